@@ -1,0 +1,126 @@
+/**
+ * Typed bindings and the configuration parsed from them (SPEC §8). Parsing happens
+ * once per isolate per distinct set of values; a missing or malformed setting is a
+ * `configuration_error` on every request, never a forward.
+ */
+import type { RequestIdVariables } from "hono/request-id";
+import { GatewayError } from "./errors.ts";
+import type { KeyStore } from "./keys/store.ts";
+import type { FailureLimiter } from "./auth/rate-limit.ts";
+import { parseSigningKeys, type SigningKeySet } from "./identity/keys.ts";
+
+/** What wrangler.toml binds (see `wrangler types`). */
+export interface Bindings {
+  API_KEYS: KVNamespace;
+  ENGINE_URL?: string;
+  ENGINE_TIMEOUT_MS?: string | number;
+  IDENTITY_ISSUER?: string;
+  IDENTITY_AUDIENCE?: string;
+  IDENTITY_SIGNING_KEYS?: string;
+  /** Workers Rate Limiting binding counting failed authentications per client address. */
+  AUTH_FAILURE_LIMITER?: RateLimit;
+}
+
+export interface Config {
+  /** Engine origin without a trailing slash, e.g. `https://engine.internal.nixflex.com`. */
+  engineOrigin: string;
+  engineHostname: string;
+  engineTimeoutMs: number;
+  issuer: string;
+  audience: string;
+  signing: SigningKeySet;
+}
+
+/** The authenticated caller. */
+export interface Principal {
+  accountId: string;
+  keyId: string;
+}
+
+/** Per-request services, built from the env and the injected dependencies. */
+export interface Services {
+  config: Config;
+  store: KeyStore;
+  limiter: FailureLimiter;
+  engineFetch: typeof fetch;
+}
+
+export type AppEnv = {
+  Bindings: Bindings;
+  Variables: RequestIdVariables & {
+    services: Services;
+    principal: Principal;
+    /** Why authentication failed, for the access log only. */
+    authOutcome: string;
+  };
+};
+
+export const DEFAULT_ISSUER = "https://api.nixflex.com";
+export const DEFAULT_AUDIENCE = "nixflex-engine";
+export const DEFAULT_ENGINE_TIMEOUT_MS = 30_000;
+
+const fail = (setting: string, why: string): never => {
+  throw new GatewayError("configuration_error", { detail: `${setting} ${why}` });
+};
+
+/** Parses the engine origin: http(s), no credentials, no path, query or fragment. */
+function parseEngineUrl(raw: string | undefined): { origin: string; hostname: string } {
+  if (raw === undefined || raw.trim() === "") return fail("ENGINE_URL", "is not set");
+  let url: URL;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    return fail("ENGINE_URL", "is not a URL");
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") fail("ENGINE_URL", "must be an http(s) URL");
+  if (url.username !== "" || url.password !== "") fail("ENGINE_URL", "must not carry credentials");
+  if (url.pathname !== "/" || url.search !== "" || url.hash !== "") fail("ENGINE_URL", "must be an origin, without path or query");
+  return { origin: url.origin, hostname: url.hostname };
+}
+
+function parseTimeout(raw: string | number | undefined): number {
+  if (raw === undefined || raw === "") return DEFAULT_ENGINE_TIMEOUT_MS;
+  const value = typeof raw === "number" ? raw : Number(raw.trim());
+  if (!Number.isInteger(value) || value < 1 || value > 600_000) {
+    fail("ENGINE_TIMEOUT_MS", "must be an integer number of milliseconds between 1 and 600000");
+  }
+  return value;
+}
+
+function parseText(name: string, raw: string | undefined, fallback: string): string {
+  if (raw === undefined) return fallback;
+  if (typeof raw !== "string" || raw.trim() === "") return fail(name, "must be a non-empty string");
+  return raw;
+}
+
+/** Parses every setting, throwing `configuration_error` naming the first bad one. */
+export function parseConfig(env: Bindings): Config {
+  if (env.API_KEYS === undefined || typeof env.API_KEYS.get !== "function") fail("API_KEYS", "KV binding is missing");
+  const engine = parseEngineUrl(env.ENGINE_URL);
+  return {
+    engineOrigin: engine.origin,
+    engineHostname: engine.hostname,
+    engineTimeoutMs: parseTimeout(env.ENGINE_TIMEOUT_MS),
+    issuer: parseText("IDENTITY_ISSUER", env.IDENTITY_ISSUER, DEFAULT_ISSUER),
+    audience: parseText("IDENTITY_AUDIENCE", env.IDENTITY_AUDIENCE, DEFAULT_AUDIENCE),
+    signing: parseSigningKeys(env.IDENTITY_SIGNING_KEYS),
+  };
+}
+
+const parsed = new WeakMap<object, Config | GatewayError>();
+
+/** The config for this env, parsed at most once per env object. Throws the cached error. */
+export function loadConfig(env: Bindings): Config {
+  let result = parsed.get(env);
+  if (result === undefined) {
+    try {
+      result = parseConfig(env);
+    } catch (error) {
+      if (!(error instanceof GatewayError)) throw error;
+      result = error;
+    }
+    parsed.set(env, result);
+  }
+  if (result instanceof GatewayError) throw result;
+  return result;
+}

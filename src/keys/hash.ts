@@ -1,0 +1,45 @@
+/**
+ * Secret hashing and constant-time comparison (SPEC §2). Only `sha256:<hex>` is stored;
+ * the prefix versions the scheme so it can change without a flag day.
+ */
+
+export const HASH_SCHEME = "sha256";
+const HASH_PREFIX = `${HASH_SCHEME}:`;
+const HASH_PATTERN = /^sha256:[0-9a-f]{64}$/;
+const encoder = new TextEncoder();
+
+/** SHA-256 of the secret's UTF-8 bytes. */
+export async function digestSecret(secret: string): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(secret)));
+}
+
+/** The stored form of a secret: `sha256:<64 hex>`. */
+export async function hashSecret(secret: string): Promise<string> {
+  const digest = await digestSecret(secret);
+  let out = HASH_PREFIX;
+  for (const b of digest) out += b.toString(16).padStart(2, "0");
+  return out;
+}
+
+/**
+ * Decodes a stored hash into its 32 digest bytes, or null when it is not a hash
+ * this code understands (an unknown scheme must never match anything).
+ */
+export function decodeStoredHash(stored: string): Uint8Array | null {
+  if (!HASH_PATTERN.test(stored)) return null;
+  const out = new Uint8Array(32);
+  for (let i = 0; i < 32; i++) {
+    out[i] = parseInt(stored.slice(HASH_PREFIX.length + i * 2, HASH_PREFIX.length + i * 2 + 2), 16);
+  }
+  return out;
+}
+
+/**
+ * Compares two byte strings in time that depends only on `a.length`: every byte is
+ * visited and differences are OR-ed together, with no early exit.
+ */
+export function timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  let diff = a.length ^ b.length;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ (b[i] ?? 0);
+  return diff === 0;
+}

@@ -1,0 +1,285 @@
+/**
+ * The key store: every KV read and write of key records goes through here, for the
+ * routes and the CLI alike (docs/kv-schema.md lists the prefixes).
+ *
+ * Reads on the authentication path are cached per isolate (positive and negative,
+ * TTL + LRU bound) and de-duplicated while in flight. A write made in this isolate is
+ * pinned in memory for longer than any KV cache can be stale, so a revoke takes
+ * effect here on the very next request and no later read can re-cache the old record.
+ */
+import { GatewayError } from "../errors.ts";
+import { LruCache } from "./cache.ts";
+import { generateKeyId, generateSecret } from "./format.ts";
+import { decodeStoredHash, hashSecret } from "./hash.ts";
+import { isKeyRecord, kvKeys, toKeyObject, type KeyObject, type KeyRecord } from "./record.ts";
+
+/** How long a KV edge cache may serve a record (KV's `cacheTtl`, its minimum is 30 s). */
+export const KV_CACHE_TTL_S = 60;
+/** How long this isolate trusts a record it read. */
+export const RECORD_TTL_MS = 30_000;
+/** How long this isolate remembers that a key_id does not exist. */
+export const NEGATIVE_TTL_MS = 30_000;
+/** A record written here overrides KV reads for this long (> KV cacheTtl + propagation). */
+export const PIN_MS = (KV_CACHE_TTL_S + 60) * 1000 + RECORD_TTL_MS;
+/** `last_used_at` is written at most once per key per isolate in this window. */
+export const LAST_USED_PRECISION_MS = 60_000;
+/**
+ * Worst case, in seconds, between a revoke and the key failing everywhere: KV's global
+ * propagation (~60 s, the same as the edge cache TTL we ask for) plus the edge cache TTL
+ * of a read made just before, plus this isolate's own record TTL.
+ */
+export const REVOCATION_BOUND_S = 60 + KV_CACHE_TTL_S + RECORD_TTL_MS / 1000;
+
+/** A record prepared for verification: stored hashes decoded once, times parsed once. */
+export interface KeyLookup {
+  record: KeyRecord;
+  current: Uint8Array | null;
+  previous: Uint8Array | null;
+  previousUntilMs: number;
+  expiresAtMs: number;
+  revokedAtMs: number;
+}
+
+function prepare(record: KeyRecord): KeyLookup {
+  const time = (iso: string | null) => (iso === null ? Number.POSITIVE_INFINITY : Date.parse(iso));
+  return {
+    record,
+    current: decodeStoredHash(record.secret_hash),
+    previous: record.previous_secret_hash === null ? null : decodeStoredHash(record.previous_secret_hash),
+    previousUntilMs: record.previous_secret_expires_at === null ? 0 : Date.parse(record.previous_secret_expires_at),
+    expiresAtMs: time(record.expires_at),
+    revokedAtMs: time(record.revoked_at),
+  };
+}
+
+/** Per-isolate caches. Module scope: they outlive a request; tests pass their own. */
+export interface StoreCaches {
+  records: LruCache<KeyLookup | null>;
+  pinned: LruCache<KeyLookup>;
+  lastUsedWrites: LruCache<true>;
+}
+
+export function createStoreCaches(maxEntries = 10_000): StoreCaches {
+  return {
+    records: new LruCache(maxEntries),
+    pinned: new LruCache(maxEntries),
+    lastUsedWrites: new LruCache(maxEntries),
+  };
+}
+
+const isolateCaches = createStoreCaches();
+
+export interface KeyStoreOptions {
+  /** Milliseconds since the epoch. */
+  now?: () => number;
+  caches?: StoreCaches;
+  /** A KV operation slower than this counts as KV being unavailable. */
+  timeoutMs?: number;
+}
+
+/** What `create` and `roll` hand back: the object plus the secret, shown once. */
+export interface KeyWithSecret {
+  key: KeyObject;
+  secret: string;
+}
+
+export interface KeyPage {
+  data: KeyObject[];
+  has_more: boolean;
+  next_cursor: string | null;
+}
+
+/** A settled outcome of a management call on one key. */
+export type KeyChange =
+  | { ok: true; key: KeyObject; secret?: string }
+  | { ok: false; code: "key_not_found" | "key_revoked" | "key_expired" };
+
+export class KeyStore {
+  readonly #kv: KVNamespace;
+  readonly #now: () => number;
+  readonly #caches: StoreCaches;
+  readonly #timeoutMs: number;
+  readonly #inFlight = new Map<string, Promise<KeyLookup | null>>();
+
+  constructor(kv: KVNamespace, options: KeyStoreOptions = {}) {
+    this.#kv = kv;
+    this.#now = options.now ?? Date.now;
+    this.#caches = options.caches ?? isolateCaches;
+    this.#timeoutMs = options.timeoutMs ?? 5_000;
+  }
+
+  /** The current time of this store's clock, in ms. */
+  now(): number {
+    return this.#now();
+  }
+
+  /**
+   * The verification view of a key_id, from memory when possible; null when no such key.
+   * Throws `service_unavailable` when KV fails: a KV error is never cached.
+   */
+  async lookup(keyId: string): Promise<KeyLookup | null> {
+    const now = this.#now();
+    const pinned = this.#caches.pinned.get(keyId, now);
+    if (pinned !== undefined) return pinned;
+    const cached = this.#caches.records.get(keyId, now);
+    if (cached !== undefined) return cached;
+    const running = this.#inFlight.get(keyId);
+    if (running !== undefined) return running;
+    const read = this.#readForLookup(keyId).finally(() => this.#inFlight.delete(keyId));
+    this.#inFlight.set(keyId, read);
+    return read;
+  }
+
+  async #readForLookup(keyId: string): Promise<KeyLookup | null> {
+    const value = await this.#guard(this.#kv.get(kvKeys.record(keyId), { type: "json", cacheTtl: KV_CACHE_TTL_S }));
+    const lookup = isKeyRecord(value) && value.key_id === keyId ? prepare(value) : null;
+    const now = this.#now();
+    // A write made here while the read was in flight wins over what the read saw.
+    const pinned = this.#caches.pinned.get(keyId, now);
+    if (pinned !== undefined) return pinned;
+    this.#caches.records.set(keyId, lookup, now + (lookup === null ? NEGATIVE_TTL_MS : RECORD_TTL_MS));
+    return lookup;
+  }
+
+  /**
+   * Records that the key was used now, at most once per `LAST_USED_PRECISION_MS` per
+   * isolate. Returns the write to hand to `waitUntil`, or null when none is due.
+   * Kept under its own KV key so it can never overwrite a concurrent revoke.
+   */
+  recordUse(keyId: string): Promise<void> | null {
+    const now = this.#now();
+    if (this.#caches.lastUsedWrites.get(keyId, now) !== undefined) return null;
+    this.#caches.lastUsedWrites.set(keyId, true, now + LAST_USED_PRECISION_MS);
+    return this.#guard(this.#kv.put(kvKeys.lastUsed(keyId), new Date(now).toISOString()));
+  }
+
+  /** Creates a key in `accountId`; the only time its secret exists in clear. */
+  async create(accountId: string, input: { name: string; expiresAt: string | null }): Promise<KeyWithSecret> {
+    const now = this.#now();
+    const keyId = generateKeyId();
+    const secret = generateSecret();
+    const record: KeyRecord = {
+      v: 1,
+      key_id: keyId,
+      account_id: accountId,
+      name: input.name,
+      secret_hash: await hashSecret(secret),
+      previous_secret_hash: null,
+      previous_secret_expires_at: null,
+      created_at: new Date(now).toISOString(),
+      expires_at: input.expiresAt,
+      revoked_at: null,
+    };
+    // The record first: an index entry without a record is skipped by list; the reverse would hide a live key.
+    await this.#write(record);
+    await this.#guard(this.#kv.put(kvKeys.accountEntry(accountId, now, keyId), keyId));
+    return { key: toKeyObject(record, null), secret };
+  }
+
+  /** The key object, or null when the key does not exist in `accountId`. */
+  async get(accountId: string, keyId: string): Promise<KeyObject | null> {
+    const record = await this.#readOwned(accountId, keyId);
+    if (record === null) return null;
+    return toKeyObject(record, await this.#lastUsed(keyId));
+  }
+
+  /** One page of the account's keys, newest first, from the per-account index. */
+  async list(accountId: string, options: { limit: number; cursor?: string | null }): Promise<KeyPage> {
+    const page = await this.#guard(
+      this.#kv.list({ prefix: kvKeys.accountPrefix(accountId), limit: options.limit, cursor: options.cursor ?? undefined }),
+    );
+    const ids = page.keys.map((entry) => entry.name.slice(entry.name.lastIndexOf(":") + 1));
+    const data: KeyObject[] = [];
+    if (ids.length > 0) {
+      const [records, used] = await Promise.all([
+        this.#guard(this.#kv.get(ids.map(kvKeys.record), "json")),
+        this.#guard(this.#kv.get(ids.map(kvKeys.lastUsed), "text")),
+      ]);
+      const now = this.#now();
+      for (const id of ids) {
+        const record = this.#caches.pinned.get(id, now)?.record ?? records.get(kvKeys.record(id));
+        if (isKeyRecord(record) && record.account_id === accountId && record.key_id === id) {
+          data.push(toKeyObject(record, used.get(kvKeys.lastUsed(id)) ?? null));
+        }
+      }
+    }
+    const hasMore = !page.list_complete;
+    return { data, has_more: hasMore, next_cursor: hasMore ? (page as { cursor: string }).cursor : null };
+  }
+
+  /** Revokes a key of `accountId`. Idempotent: a second revoke keeps the first time. */
+  async revoke(accountId: string, keyId: string): Promise<KeyChange> {
+    const record = await this.#readOwned(accountId, keyId);
+    if (record === null) return { ok: false, code: "key_not_found" };
+    if (record.revoked_at === null) {
+      record.revoked_at = new Date(this.#now()).toISOString();
+      await this.#write(record);
+    } else {
+      this.#pin(record);
+    }
+    return { ok: true, key: toKeyObject(record, await this.#lastUsed(keyId)) };
+  }
+
+  /**
+   * Gives the key a new secret. The old secret keeps working for `graceSeconds`
+   * (0: stops at once). Only the secret replaced by this roll is kept: rolling twice
+   * inside a grace period ends the older secret's grace.
+   */
+  async roll(accountId: string, keyId: string, graceSeconds: number): Promise<KeyChange> {
+    const record = await this.#readOwned(accountId, keyId);
+    if (record === null) return { ok: false, code: "key_not_found" };
+    const now = this.#now();
+    if (record.revoked_at !== null) return { ok: false, code: "key_revoked" };
+    if (record.expires_at !== null && Date.parse(record.expires_at) <= now) return { ok: false, code: "key_expired" };
+    const secret = generateSecret();
+    const graceEnds = now + graceSeconds * 1000;
+    record.previous_secret_hash = graceSeconds > 0 ? record.secret_hash : null;
+    record.previous_secret_expires_at = graceSeconds > 0 ? new Date(graceEnds).toISOString() : null;
+    record.secret_hash = await hashSecret(secret);
+    await this.#write(record);
+    return { ok: true, key: toKeyObject(record, await this.#lastUsed(keyId)), secret };
+  }
+
+  /** Reads a record straight from KV (no edge cache), as management calls need. */
+  async #readOwned(accountId: string, keyId: string): Promise<KeyRecord | null> {
+    const pinned = this.#caches.pinned.get(keyId, this.#now());
+    const value = pinned?.record ?? (await this.#guard(this.#kv.get(kvKeys.record(keyId), "json")));
+    if (!isKeyRecord(value) || value.key_id !== keyId || value.account_id !== accountId) return null;
+    return { ...value };
+  }
+
+  async #lastUsed(keyId: string): Promise<string | null> {
+    return this.#guard(this.#kv.get(kvKeys.lastUsed(keyId), "text"));
+  }
+
+  async #write(record: KeyRecord): Promise<void> {
+    this.#pin(record);
+    await this.#guard(this.#kv.put(kvKeys.record(record.key_id), JSON.stringify(record)));
+  }
+
+  #pin(record: KeyRecord): void {
+    const now = this.#now();
+    const lookup = prepare(record);
+    this.#caches.pinned.set(record.key_id, lookup, now + PIN_MS);
+    this.#caches.records.delete(record.key_id);
+  }
+
+  /** Maps any KV failure or stall to `service_unavailable` (fail closed, SPEC §4). */
+  async #guard<T>(operation: Promise<T>): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new GatewayError("service_unavailable", { detail: `KV did not answer within ${this.#timeoutMs} ms` })),
+        this.#timeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([operation, timeout]);
+    } catch (error) {
+      if (error instanceof GatewayError) throw error;
+      throw new GatewayError("service_unavailable", { detail: `KV failed: ${error instanceof Error ? error.name : "unknown"}` });
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+    }
+  }
+}

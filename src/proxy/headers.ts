@@ -1,0 +1,120 @@
+/**
+ * Header policy between client and engine (SPEC §4). Name sets are built once per
+ * isolate; filtering is a single pass over the incoming headers.
+ */
+
+/** RFC 9110 §7.6.1 connection-specific fields, plus legacy ones that must not be forwarded. */
+export const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+]);
+
+/** Request headers the gateway owns: anything the client sends under these names is dropped. */
+const GATEWAY_OWNED = new Set([
+  "authorization",
+  "host",
+  "x-request-id",
+  "x-forwarded-for",
+  "x-forwarded-host",
+  "x-forwarded-proto",
+  "x-forwarded-port",
+  "x-real-ip",
+  "forwarded",
+]);
+
+const RESERVED_PREFIX = "x-nixflex-";
+const ABSOLUTE_URL = /^(?:[a-z][a-z0-9+.-]*:|\/\/)/i;
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** Names listed in a Connection header (RFC 9110 §7.6.1), lowercased; invalid tokens ignored. */
+function connectionListed(headers: Headers): Set<string> | null {
+  const value = headers.get("connection");
+  if (value === null) return null;
+  const names = new Set<string>();
+  for (const part of value.split(",")) {
+    const name = part.trim().toLowerCase();
+    if (TOKEN.test(name)) names.add(name);
+  }
+  return names;
+}
+
+export interface ForwardedContext {
+  identity: string;
+  requestId: string;
+  clientAddress: string | null;
+  publicHost: string;
+  publicProto: string;
+}
+
+/** The headers the engine receives: the client's, filtered, plus the gateway's own. */
+export function engineRequestHeaders(incoming: Headers, context: ForwardedContext): Headers {
+  const listed = connectionListed(incoming);
+  const out = new Headers();
+  for (const [name, value] of incoming) {
+    if (
+      GATEWAY_OWNED.has(name) ||
+      HOP_BY_HOP.has(name) ||
+      name.startsWith(RESERVED_PREFIX) ||
+      (listed !== null && listed.has(name))
+    ) {
+      continue;
+    }
+    out.append(name, value);
+  }
+  out.set("x-nixflex-identity", context.identity);
+  out.set("x-request-id", context.requestId);
+  if (context.clientAddress !== null) out.set("x-forwarded-for", context.clientAddress);
+  out.set("x-forwarded-host", context.publicHost);
+  out.set("x-forwarded-proto", context.publicProto);
+  return out;
+}
+
+/**
+ * The headers the client receives from the engine's response: hop-by-hop dropped, the
+ * request id set, and `Location`/`Content-Location` that point at the engine's host
+ * rewritten to the public origin so the engine's hostname never reaches a client.
+ */
+export function clientResponseHeaders(
+  engine: Headers,
+  context: { requestId: string } & EngineUrlContext,
+): Headers {
+  const listed = connectionListed(engine);
+  const out = new Headers();
+  for (const [name, value] of engine) {
+    if (HOP_BY_HOP.has(name) || (listed !== null && listed.has(name))) continue;
+    if (name === "location" || name === "content-location") {
+      out.append(name, rewriteEngineUrl(value, context));
+    } else {
+      out.append(name, value);
+    }
+  }
+  out.set("x-request-id", context.requestId);
+  return out;
+}
+
+export interface EngineUrlContext {
+  engineOrigin: string;
+  engineHostname: string;
+  publicOrigin: string;
+}
+
+/** Rewrites an absolute URL on the engine's host (any scheme or port) to the public origin. */
+export function rewriteEngineUrl(value: string, context: EngineUrlContext): string {
+  let url: URL;
+  try {
+    url = new URL(value, context.engineOrigin);
+  } catch {
+    return value;
+  }
+  if (url.hostname !== context.engineHostname) return value;
+  // A relative reference already resolves against the public URL on the client's side.
+  if (!ABSOLUTE_URL.test(value.trim())) return value;
+  return context.publicOrigin + url.pathname + url.search + url.hash;
+}

@@ -1,0 +1,7 @@
+// Bindings the test config adds on top of wrangler.toml (vitest.config.ts).
+declare namespace Cloudflare {
+  interface Env {
+    IDENTITY_SIGNING_KEYS: string;
+    TEST_ES256_SIGNING_KEYS: string;
+  }
+}

@@ -1,0 +1,45 @@
+import { generateKeyPairSync } from "node:crypto";
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+
+/** Fresh test-only signing keys per run, handed to the Worker as bindings. */
+function privateJwk(kind: "ed25519" | "ec", kid: string): Record<string, string> {
+  const { privateKey } =
+    kind === "ed25519" ? generateKeyPairSync("ed25519") : generateKeyPairSync("ec", { namedCurve: "P-256" });
+  return { ...(privateKey.export({ format: "jwk" }) as Record<string, string>), kid };
+}
+
+const ed = privateJwk("ed25519", "test-ed-1");
+const ed2 = privateJwk("ed25519", "test-ed-2");
+const ec = privateJwk("ec", "test-ec-1");
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: {
+              bindings: {
+                IDENTITY_SIGNING_KEYS: JSON.stringify({ keys: [ed, ed2] }),
+                TEST_ES256_SIGNING_KEYS: JSON.stringify({ keys: [ec, ed] }),
+              },
+            },
+          }),
+        ],
+        test: { name: "workers", include: ["test/workers/**/*.test.ts"] },
+      },
+      {
+        test: {
+          name: "e2e",
+          include: ["test/e2e/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
