@@ -21,7 +21,9 @@ export interface VerifyPrimitives {
 export const defaultPrimitives: VerifyPrimitives = { digest: digestSecret, equal: timingSafeEqual };
 
 // Stands in for a missing hash; random per isolate, so no secret is known to match it.
-const NO_HASH = crypto.getRandomValues(new Uint8Array(32));
+// Drawn on first use: workerd forbids random values in global scope (`wrangler dev` would not start).
+let noHash: Uint8Array | undefined;
+const NO_HASH = () => (noHash ??= crypto.getRandomValues(new Uint8Array(32)));
 
 /** Verifies `credentials`; throws only `service_unavailable` from the store. */
 export async function verifyKey(
@@ -32,8 +34,8 @@ export async function verifyKey(
   const lookup = await store.lookup(credentials.keyId);
   const digest = await primitives.digest(credentials.secret);
   const now = store.now();
-  const matchesCurrent = primitives.equal(digest, lookup?.current ?? NO_HASH);
-  const matchesPrevious = primitives.equal(digest, lookup?.previous ?? NO_HASH);
+  const matchesCurrent = primitives.equal(digest, lookup?.current ?? NO_HASH());
+  const matchesPrevious = primitives.equal(digest, lookup?.previous ?? NO_HASH());
   if (lookup === null) return { ok: false, reason: "unknown_key" };
   if (!(matchesCurrent || (matchesPrevious && now < lookup.previousUntilMs))) return { ok: false, reason: "wrong_secret" };
   if (now >= lookup.revokedAtMs) return { ok: false, reason: "revoked" };
