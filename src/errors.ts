@@ -9,6 +9,7 @@ export const ERRORS = {
   rate_limited: { status: 429, type: "rate_limit_error", message: "Too many failed authentication attempts; retry after the time in Retry-After" },
   invalid_json: { status: 400, type: "invalid_request_error", message: "The request body is not valid JSON" },
   invalid_parameters: { status: 400, type: "invalid_request_error", message: "The request has invalid parameters" },
+  invalid_content_type: { status: 400, type: "invalid_request_error", message: "Send the request body as JSON with Content-Type: application/json" },
   key_revoked: { status: 400, type: "invalid_request_error", message: "This key is revoked and cannot be rolled; create a new key instead" },
   key_expired: { status: 400, type: "invalid_request_error", message: "This key has expired and cannot be rolled; create a new key instead" },
   key_not_found: { status: 404, type: "not_found_error", message: "No such API key" },
