@@ -48,7 +48,9 @@ const readJson: MiddlewareHandler<AppEnv> = async function readJson(c, next) {
     try {
       text = utf8.decode(bytes);
     } catch {
-      throw new GatewayError("invalid_json", { message: "The request body is not valid UTF-8 JSON; send a JSON object such as {\"name\":\"Production\"}" });
+      throw new GatewayError("invalid_json", {
+        message: 'The request body is not valid UTF-8 JSON; send a JSON object such as {"name":"Production"}',
+      });
     }
   }
   let canonical = "{}";
@@ -62,7 +64,9 @@ const readJson: MiddlewareHandler<AppEnv> = async function readJson(c, next) {
     try {
       JSON.parse(text);
     } catch {
-      throw new GatewayError("invalid_json", { message: "The request body is not valid JSON; send a JSON object such as {\"name\":\"Production\"}" });
+      throw new GatewayError("invalid_json", {
+        message: 'The request body is not valid JSON; send a JSON object such as {"name":"Production"}',
+      });
     }
     canonical = text;
   }

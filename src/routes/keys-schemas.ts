@@ -39,13 +39,10 @@ function strictObject<T extends z.core.$ZodLooseShape>(shape: T, noun: "field" |
   });
 }
 
-export const KeyIdSchema = z
-  .string()
-  .regex(KEY_ID_PATTERN)
-  .openapi({
-    description: "The key's id: `nxf_` + 32 lowercase hex characters. Not secret.",
-    example: "nxf_0123456789abcdef0123456789abcdef",
-  });
+export const KeyIdSchema = z.string().regex(KEY_ID_PATTERN).openapi({
+  description: "The key's id: `nxf_` + 32 lowercase hex characters. Not secret.",
+  example: "nxf_0123456789abcdef0123456789abcdef",
+});
 
 export const KeyIdParams = z.object({
   key_id: KeyIdSchema.openapi({
@@ -55,8 +52,7 @@ export const KeyIdParams = z.object({
   }),
 });
 
-const nullableInstant = (description: string) =>
-  z.string().nullable().openapi({ format: "date-time", description });
+const nullableInstant = (description: string) => z.string().nullable().openapi({ format: "date-time", description });
 
 /** The key object of SPEC §5: exactly these fields, `null` where unset, never a hash. */
 export const KeyObjectSchema = z
@@ -88,18 +84,25 @@ export const KeyWithSecretSchema = KeyObjectSchema.extend({ key_secret: SecretSc
 });
 
 export const RevokedKeySchema = KeyObjectSchema.extend({
-  revocation_propagation_seconds: z.number().int().openapi({
-    description:
-      "Worst case, in seconds, until the revoked key fails everywhere: Workers KV propagation (~60 s) + the KV edge cache TTL (60 s) + a gateway instance's record cache (30 s). " +
-      "The gateway instance that answered this call already refuses the key on the very next request.",
-    example: REVOCATION_BOUND_S,
-  }),
+  revocation_propagation_seconds: z
+    .number()
+    .int()
+    .openapi({
+      description:
+        "Worst case, in seconds, until the revoked key fails everywhere: Workers KV propagation (~60 s) + the KV edge cache TTL (60 s) + a gateway instance's record cache (30 s). " +
+        "The gateway instance that answered this call already refuses the key on the very next request.",
+      example: REVOCATION_BOUND_S,
+    }),
 }).openapi("RevokedApiKey", { description: "The revoked key, with the global propagation bound." });
 
 export const KeyListSchema = z
   .object({
-    data: z.array(KeyObjectSchema).openapi({ description: "Keys of the caller's account, newest first (revoked and expired keys included)." }),
-    has_more: z.boolean().openapi({ description: "Whether another page follows; then pass `next_cursor` as `cursor`." }),
+    data: z
+      .array(KeyObjectSchema)
+      .openapi({ description: "Keys of the caller's account, newest first (revoked and expired keys included)." }),
+    has_more: z
+      .boolean()
+      .openapi({ description: "Whether another page follows; then pass `next_cursor` as `cursor`." }),
     next_cursor: z.string().nullable().openapi({
       description: "Opaque cursor for the next page, or `null` on the last page.",
     }),
@@ -109,7 +112,12 @@ export const KeyListSchema = z
 export const CreateKeyBody = strictObject(
   {
     name: z
-      .string({ error: (issue) => (issue.input === undefined ? "is required: a name of 1–100 characters" : "must be a string of 1–100 characters") })
+      .string({
+        error: (issue) =>
+          issue.input === undefined
+            ? "is required: a name of 1–100 characters"
+            : "must be a string of 1–100 characters",
+      })
       .refine((name) => codePoints(name) >= 1 && codePoints(name) <= NAME_MAX_CHARS, {
         error: (issue) => `must be 1–${NAME_MAX_CHARS} characters (got ${codePoints(issue.input as string)})`,
       })
@@ -118,7 +126,8 @@ export const CreateKeyBody = strictObject(
       .openapi({
         minLength: 1,
         maxLength: NAME_MAX_CHARS,
-        description: "A label for the key, e.g. `Production`: 1–100 characters (Unicode code points), not only spaces, no control characters.",
+        description:
+          "A label for the key, e.g. `Production`: 1–100 characters (Unicode code points), not only spaces, no control characters.",
         example: "Production",
       }),
     expires_at: z.iso
@@ -186,12 +195,24 @@ const ERROR_CODES = Object.keys(ERRORS) as [ErrorCode, ...ErrorCode[]];
 export const ErrorSchema = z
   .object({
     error: z.object({
-      type: z.enum(ERROR_TYPES).openapi({ description: "The broad class: 401 `authentication_error`; 400/404/405/413 `invalid_request_error` (404 on a key: `not_found_error`); 429 `rate_limit_error`; 5xx `api_error`." }),
+      type: z
+        .enum(ERROR_TYPES)
+        .openapi({
+          description:
+            "The broad class: 401 `authentication_error`; 400/404/405/413 `invalid_request_error` (404 on a key: `not_found_error`); 429 `rate_limit_error`; 5xx `api_error`.",
+        }),
       code: z.enum(ERROR_CODES).openapi({ description: "Stable, machine-readable reason; switch on this." }),
-      message: z.string().openapi({ description: "Human-readable; for validation errors it names the field and what to fix. Never contains a secret." }),
+      message: z
+        .string()
+        .openapi({
+          description:
+            "Human-readable; for validation errors it names the field and what to fix. Never contains a secret.",
+        }),
     }),
   })
-  .openapi("Error", { description: "Every error the gateway answers itself. Also carries `X-Request-Id`; quote it when asking for help." });
+  .openapi("Error", {
+    description: "Every error the gateway answers itself. Also carries `X-Request-Id`; quote it when asking for help.",
+  });
 
 const REQUEST_ID_HEADER = {
   "X-Request-Id": {
@@ -222,7 +243,13 @@ const EXTRA_HEADERS: Record<number, Record<string, { description: string; schema
 };
 
 /** Codes every authenticated key route can answer, whatever it does. */
-export const AUTH_ERROR_CODES = ["invalid_api_key", "rate_limited", "internal_error", "configuration_error", "service_unavailable"] as const satisfies readonly ErrorCode[];
+export const AUTH_ERROR_CODES = [
+  "invalid_api_key",
+  "rate_limited",
+  "internal_error",
+  "configuration_error",
+  "service_unavailable",
+] as const satisfies readonly ErrorCode[];
 
 /**
  * Error responses for a route, grouped by status, each with the envelope schema and one
@@ -236,11 +263,19 @@ export function errorResponses(codes: readonly ErrorCode[]) {
     if (!list.includes(code)) list.push(code);
     byStatus.set(status, list);
   }
-  const responses: Record<string, {
-    description: string;
-    headers: Record<string, { description: string; schema: { type: "string" | "integer"; enum?: string[] } }>;
-    content: { "application/json": { schema: typeof ErrorSchema; examples: Record<string, { summary: string; value: unknown }> } };
-  }> = {};
+  const responses: Record<
+    string,
+    {
+      description: string;
+      headers: Record<string, { description: string; schema: { type: "string" | "integer"; enum?: string[] } }>;
+      content: {
+        "application/json": {
+          schema: typeof ErrorSchema;
+          examples: Record<string, { summary: string; value: unknown }>;
+        };
+      };
+    }
+  > = {};
   for (const status of [...byStatus.keys()].sort((a, b) => a - b)) {
     const list = byStatus.get(status)!;
     responses[String(status)] = {

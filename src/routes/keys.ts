@@ -45,7 +45,9 @@ export function allowedMethods(): Map<string, string> {
 export function registerKeyRoutes(app: Hono<AppEnv>): void {
   app.route("/", createKeysApp());
   for (const [path, allow] of allowedMethods()) {
-    app.all(path, (c: Context<AppEnv>) => errorResponse("method_not_allowed", c.var.requestId, { headers: { Allow: allow } }));
+    app.all(path, (c: Context<AppEnv>) =>
+      errorResponse("method_not_allowed", c.var.requestId, { headers: { Allow: allow } }),
+    );
   }
   app.all("/v1/keys/*", (c: Context<AppEnv>) => errorResponse("not_found", c.var.requestId));
 }

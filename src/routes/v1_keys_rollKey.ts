@@ -6,7 +6,14 @@ import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "../env.ts";
 import { GatewayError } from "../errors.ts";
 import { audit, jsonBody, NO_STORE } from "./keys-http.ts";
-import { COMMON_HEADERS, errorResponses, KeyIdParams, KeyWithSecretSchema, RollKeyBody, SECURITY } from "./keys-schemas.ts";
+import {
+  COMMON_HEADERS,
+  errorResponses,
+  KeyIdParams,
+  KeyWithSecretSchema,
+  RollKeyBody,
+  SECURITY,
+} from "./keys-schemas.ts";
 
 export const rollKeyRoute = createRoute({
   method: "post",
@@ -28,7 +35,15 @@ export const rollKeyRoute = createRoute({
       headers: COMMON_HEADERS,
       content: { "application/json": { schema: KeyWithSecretSchema } },
     },
-    ...errorResponses(["invalid_json", "invalid_content_type", "invalid_parameters", "key_revoked", "key_expired", "key_not_found", "payload_too_large"]),
+    ...errorResponses([
+      "invalid_json",
+      "invalid_content_type",
+      "invalid_parameters",
+      "key_revoked",
+      "key_expired",
+      "key_not_found",
+      "payload_too_large",
+    ]),
   },
 });
 

@@ -89,7 +89,10 @@ const badCredentials: [string, (w: World) => string | Key | null][] = [
   ["an empty Authorization header", () => ""],
   ["the Basic scheme", (w) => `Basic ${btoa(`${w.caller.id}:${w.caller.secret}`)}`],
   ["a space instead of the colon", (w) => `Bearer ${w.caller.id} ${w.caller.secret}`],
-  ["a bad checksum", (w) => `Bearer ${w.caller.id}:${w.caller.secret.slice(0, -1)}${w.caller.secret.endsWith("A") ? "B" : "A"}`],
+  [
+    "a bad checksum",
+    (w) => `Bearer ${w.caller.id}:${w.caller.secret.slice(0, -1)}${w.caller.secret.endsWith("A") ? "B" : "A"}`,
+  ],
   ["the wrong secret for a real key_id", (w) => `Bearer ${w.caller.id}:${generateSecret()}`],
   ["an unknown key_id", () => `Bearer ${unknownKeyId()}:${generateSecret()}`],
   ["another key's secret", (w) => `Bearer ${w.caller.id}:${w.target.secret}`],

@@ -13,7 +13,8 @@ export const ORIGIN = "https://api.nixflex.com";
 /** Spelled out, not imported: a change in src must not silently change what tests pin. */
 export const STANDARD_401 =
   '{"error":{"type":"authentication_error","code":"invalid_api_key","message":"Invalid or missing API key"}}';
-export const KEY_NOT_FOUND_404 = '{"error":{"type":"not_found_error","code":"key_not_found","message":"No such API key"}}';
+export const KEY_NOT_FOUND_404 =
+  '{"error":{"type":"not_found_error","code":"key_not_found","message":"No such API key"}}';
 export const START = Date.parse("2031-03-04T05:06:07.000Z");
 
 let accounts = 0;
@@ -104,7 +105,11 @@ export function gateway(options: { start?: number; kvEnv?: typeof env } = {}): G
       if (typeof auth === "string") headers.set("authorization", auth);
       else if (auth != null) headers.set("authorization", authorization(auth));
       let body: BodyInit | undefined;
-      if (typeof callOptions.body === "string" || callOptions.body instanceof ReadableStream || callOptions.body instanceof Uint8Array) {
+      if (
+        typeof callOptions.body === "string" ||
+        callOptions.body instanceof ReadableStream ||
+        callOptions.body instanceof Uint8Array
+      ) {
         body = callOptions.body as BodyInit;
       } else if (callOptions.body !== undefined) {
         body = JSON.stringify(callOptions.body);
@@ -123,7 +128,10 @@ export function gateway(options: { start?: number; kvEnv?: typeof env } = {}): G
       return { status: response.status, headers: response.headers, text, json };
     },
     async createKey(account, input = {}) {
-      const { key, secret } = await store.create(account, { name: input.name ?? "test key", expiresAt: input.expiresAt ?? null });
+      const { key, secret } = await store.create(account, {
+        name: input.name ?? "test key",
+        expiresAt: input.expiresAt ?? null,
+      });
       return { id: key.key_id, secret, account };
     },
   };
