@@ -1,0 +1,43 @@
+/**
+ * The local `API_KEYS` namespace — the very state `wrangler dev` (and so `npm start`)
+ * reads — opened through wrangler's own `getPlatformProxy`, so the CLI and the local
+ * gateway can never disagree about where or how key records are stored.
+ */
+import { join } from "node:path";
+import { getPlatformProxy } from "wrangler";
+import { KV_BINDING, WRANGLER_CONFIG, persistRoot } from "./project.ts";
+
+export interface OpenedKv {
+  kv: KVNamespace;
+  /** Where the state lives (the `--persist-to` directory). */
+  where: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the local namespace. `persistTo` has `wrangler dev --persist-to` semantics
+ * (default `.wrangler/state` next to wrangler.toml); `environment` selects a
+ * `[env.<name>]` section of wrangler.toml.
+ */
+export async function openLocalKv(options: { persistTo?: string; environment?: string } = {}): Promise<OpenedKv> {
+  const root = persistRoot(options.persistTo);
+  // getPlatformProxy reads these from process.env like every wrangler entry point.
+  process.env.WRANGLER_SEND_METRICS = "false";
+  process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";
+  // Its notices (which secrets it loaded, that the Worker's secret is missing) concern the
+  // Worker, not key records; errors still show.
+  process.env.WRANGLER_LOG ??= "error";
+  const proxy = await getPlatformProxy<Record<string, unknown>>({
+    configPath: WRANGLER_CONFIG,
+    environment: options.environment,
+    // wrangler dev keeps its state in <persist-to>/v3; getPlatformProxy wants that inner path.
+    persist: { path: join(root, "v3") },
+    remoteBindings: false,
+  });
+  const kv = proxy.env[KV_BINDING] as KVNamespace | undefined;
+  if (kv === undefined) {
+    await proxy.dispose();
+    throw new Error(`wrangler.toml has no KV binding named ${KV_BINDING}`);
+  }
+  return { kv, where: root, close: () => proxy.dispose() };
+}

@@ -1,0 +1,13 @@
+/**
+ * The Worker's sources that the scripts import (KeyStore, config) name a few Workers
+ * runtime types as globals; under the Node tsconfig they come from the module form of
+ * @cloudflare/workers-types, which does not clash with Node's and the DOM's globals.
+ */
+import type { KVNamespace as WorkersKVNamespace, RateLimit as WorkersRateLimit } from "@cloudflare/workers-types/index.ts";
+
+declare global {
+  type KVNamespace<Key extends string = string> = WorkersKVNamespace<Key>;
+  type RateLimit = WorkersRateLimit;
+}
+
+export {};
