@@ -81,13 +81,18 @@ type Target = "json" | "query" | "param" | string;
 
 /** Turns zod issues into one message: `field: what to fix; other: what to fix`. */
 export function describeIssues(error: ZodError, target: Target): string {
-  const parts = error.issues.slice(0, 5).map((issue) => {
+  const parts = new Map<string, string>();
+  for (const issue of error.issues) {
     // Unknown keys already name themselves (keys-schemas.ts strictObject).
-    if (issue.code === "unrecognized_keys") return issue.message;
-    const field = issue.path.map(String).join(".");
-    return `${field === "" ? (target === "query" ? "query" : "body") : field}: ${issue.message}`;
-  });
-  return parts.join("; ");
+    if (issue.code === "unrecognized_keys") {
+      parts.set(`unknown:${issue.keys.join()}`, issue.message);
+      continue;
+    }
+    const field = issue.path.map(String).join(".") || (target === "query" ? "query" : "body");
+    // One problem per field is enough to act on; the first is the most basic.
+    if (!parts.has(field)) parts.set(field, `${field}: ${issue.message}`);
+  }
+  return [...parts.values()].slice(0, 5).join("; ");
 }
 
 /**

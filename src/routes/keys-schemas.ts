@@ -120,6 +120,7 @@ export const CreateKeyBody = strictObject(
       })
       .refine((name) => codePoints(name) >= 1 && codePoints(name) <= NAME_MAX_CHARS, {
         error: (issue) => `must be 1–${NAME_MAX_CHARS} characters (got ${codePoints(issue.input as string)})`,
+        abort: true,
       })
       .refine((name) => name.trim() !== "", { error: "must contain a visible character" })
       .refine((name) => !UNPRINTABLE.test(name), { error: "must not contain control characters" })
@@ -175,7 +176,7 @@ export const ListKeysQuery = strictObject(
         example: 20,
       }),
     cursor: z
-      .string()
+      .string({ error: "must be the next_cursor of the previous page, unchanged" })
       .regex(/^[\x21-\x7e]+$/)
       .max(CURSOR_MAX_CHARS)
       .optional()
@@ -195,19 +196,15 @@ const ERROR_CODES = Object.keys(ERRORS) as [ErrorCode, ...ErrorCode[]];
 export const ErrorSchema = z
   .object({
     error: z.object({
-      type: z
-        .enum(ERROR_TYPES)
-        .openapi({
-          description:
-            "The broad class: 401 `authentication_error`; 400/404/405/413 `invalid_request_error` (404 on a key: `not_found_error`); 429 `rate_limit_error`; 5xx `api_error`.",
-        }),
+      type: z.enum(ERROR_TYPES).openapi({
+        description:
+          "The broad class: 401 `authentication_error`; 400/404/405/413 `invalid_request_error` (404 on a key: `not_found_error`); 429 `rate_limit_error`; 5xx `api_error`.",
+      }),
       code: z.enum(ERROR_CODES).openapi({ description: "Stable, machine-readable reason; switch on this." }),
-      message: z
-        .string()
-        .openapi({
-          description:
-            "Human-readable; for validation errors it names the field and what to fix. Never contains a secret.",
-        }),
+      message: z.string().openapi({
+        description:
+          "Human-readable; for validation errors it names the field and what to fix. Never contains a secret.",
+      }),
     }),
   })
   .openapi("Error", {

@@ -38,7 +38,9 @@ export function allowedMethods(): Map<string, string> {
     methods.push(...(method === "GET" ? ["GET", "HEAD"] : [method]));
     byPath.set(route.getRoutingPath(), methods);
   }
-  return new Map([...byPath].map(([path, methods]) => [path, methods.join(", ")]));
+  const order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
+  const sorted = (methods: string[]) => [...methods].sort((a, b) => order.indexOf(a) - order.indexOf(b)).join(", ");
+  return new Map([...byPath].map(([path, methods]) => [path, sorted(methods)]));
 }
 
 /** Registers every key-management route, after authentication (src/app.ts). */
