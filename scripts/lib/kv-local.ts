@@ -25,15 +25,23 @@ export async function openLocalKv(options: { persistTo?: string; environment?: s
   process.env.WRANGLER_SEND_METRICS = "false";
   process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";
   // Its notices (which secrets it loaded, that the Worker's secret is missing) concern the
-  // Worker, not key records; errors still show.
+  // Worker, not key records; errors still show. Restored after, so a wrangler started later
+  // by the same process (npm start) logs as usual.
+  const logLevel = process.env.WRANGLER_LOG;
   process.env.WRANGLER_LOG ??= "error";
-  const proxy = await getPlatformProxy<Record<string, unknown>>({
-    configPath: WRANGLER_CONFIG,
-    environment: options.environment,
-    // wrangler dev keeps its state in <persist-to>/v3; getPlatformProxy wants that inner path.
-    persist: { path: join(root, "v3") },
-    remoteBindings: false,
-  });
+  let proxy: Awaited<ReturnType<typeof getPlatformProxy<Record<string, unknown>>>>;
+  try {
+    proxy = await getPlatformProxy<Record<string, unknown>>({
+      configPath: WRANGLER_CONFIG,
+      environment: options.environment,
+      // wrangler dev keeps its state in <persist-to>/v3; getPlatformProxy wants that inner path.
+      persist: { path: join(root, "v3") },
+      remoteBindings: false,
+    });
+  } finally {
+    if (logLevel === undefined) delete process.env.WRANGLER_LOG;
+    else process.env.WRANGLER_LOG = logLevel;
+  }
   const kv = proxy.env[KV_BINDING] as KVNamespace | undefined;
   if (kv === undefined) {
     await proxy.dispose();
