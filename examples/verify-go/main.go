@@ -5,8 +5,9 @@
 //
 // It prints {"account_id":…,"key_id":…,"request_id":…} and exits 0 when the token is valid
 // for that request; it prints the reason on stderr and exits 1 otherwise. In an engine, call
-// VerifyIdentity from your HTTP middleware with r.Method and r.URL.Path, and answer 401 on
-// error. docs/engine-integration.md explains each check and the go-jose v4 variant.
+// VerifyIdentity from your HTTP middleware with r.Method and r.URL.EscapedPath() (the path as
+// it arrived, not percent-decoded), and answer 401 on error. docs/engine-integration.md
+// explains each check and the go-jose v4 variant.
 package main
 
 import (

@@ -6,8 +6,9 @@
 
 Prints {"account_id":…,"key_id":…,"request_id":…} and exits 0 when the token is valid for
 that request; prints the reason on stderr and exits 1 otherwise. In an engine, call
-`verify_identity()` from your request middleware with the method and path the engine
-received, and answer 401 on IdentityError. docs/engine-integration.md explains each check.
+`verify_identity()` from your request middleware with the method and the path as it arrived
+(not percent-decoded: ASGI scope["raw_path"], gunicorn's RAW_URI without the query), and
+answer 401 on IdentityError. docs/engine-integration.md explains each check.
 """
 from __future__ import annotations
 
