@@ -1,0 +1,298 @@
+/**
+ * The real local stack for end-to-end tests: a real `wrangler dev` gateway and an engine
+ * on free loopback ports, with their own temp KV state and signing keys, plus the keys
+ * CLI pointed at that same state.
+ *
+ * ```ts
+ * const stack = await startStack();                 // demo engine (scripts/demo-engine.ts) in its own process
+ * const key = await stack.createKey("acct_1");      // through `npm run keys -- create … --json`
+ * await fetch(`${stack.gatewayUrl}/v1/x`, { headers: { authorization: key.authorization } });
+ * await stack.stop();                               // also runs at process exit if a test forgot
+ * ```
+ *
+ * `engine` may instead be a node:http handler, served in-process (faults, slow engines).
+ * `env` sets Worker vars (`--var NAME:value`); IDENTITY_SIGNING_KEYS, a secret, goes
+ * through a temp env file (`--env-file`), never argv. An `ENGINE_URL` in `env` replaces
+ * the engine's URL (e.g. a closed port), while the engine still runs.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createNetServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PROJECT_ROOT, WRANGLER_CONFIG, wranglerCommand, wranglerEnv } from "../../scripts/lib/project.ts";
+import { generateSigningJwk, serializeSet } from "../../scripts/lib/signing.ts";
+
+export type EngineHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+export interface StartStackOptions {
+  /** "demo" (default): scripts/demo-engine.ts as a process. A function: an in-process node:http engine. */
+  engine?: EngineHandler | "demo";
+  /** Worker vars; `IDENTITY_SIGNING_KEYS` replaces the generated signing key set. */
+  env?: Record<string, string>;
+  /** How long to wait for `/healthz` to answer at all (default 90 s: two cores, shared). */
+  readyTimeoutMs?: number;
+}
+
+export interface KeysResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** stdout parsed as JSON, when it is JSON. */
+  json: any;
+}
+
+export interface CreatedKey {
+  keyId: string;
+  secret: string;
+  /** `Bearer KEY_ID:KEY_SECRET` */
+  authorization: string;
+  /** The CLI's whole `--json` answer. */
+  key: Record<string, unknown>;
+}
+
+export interface Stack {
+  gatewayUrl: string;
+  engineUrl: string;
+  /** The `--persist-to` directory of this gateway (KV state lives in <persistDir>/v3). */
+  persistDir: string;
+  /** The IDENTITY_SIGNING_KEYS the gateway runs with (private; for tests that sign or compare). */
+  signingKeys: string;
+  /** Runs `scripts/keys.ts ARGS --persist-to <persistDir>` (unless ARGS say --remote or --persist-to). */
+  keys(args: string[]): Promise<KeysResult>;
+  /** Creates a key through the CLI; throws with the CLI's stderr when it fails. */
+  createKey(accountId: string, name?: string): Promise<CreatedKey>;
+  /** Everything `wrangler dev` printed so far (stdout + stderr). */
+  gatewayLog(): string;
+  /** Everything the demo engine process printed so far ("" for an in-process engine). */
+  engineLog(): string;
+  stop(): Promise<void>;
+}
+
+const KEYS_SCRIPT = join(PROJECT_ROOT, "scripts", "keys.ts");
+const DEMO_ENGINE_SCRIPT = join(PROJECT_ROOT, "scripts", "demo-engine.ts");
+const ANSI = /\u001b\[[0-9;]*m/g;
+
+/** Every stack not yet stopped, so a crashed test run still kills its processes. */
+const live = new Set<{ groups: number[]; dirs: string[] }>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once("exit", () => {
+    for (const entry of live) {
+      for (const pid of entry.groups) killGroup(pid, "SIGKILL");
+      for (const dir of entry.dirs) rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
+
+/** Signals the process group we started (children are spawned detached, as group leaders). */
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+function exited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+async function stopChild(child: ChildProcess | undefined): Promise<void> {
+  if (child === undefined || child.pid === undefined) return;
+  if (exited(child)) {
+    killGroup(child.pid, "SIGKILL"); // grandchildren (workerd) may outlive their parent
+    return;
+  }
+  const done = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  killGroup(child.pid, "SIGTERM");
+  const timer = setTimeout(() => killGroup(child.pid!, "SIGKILL"), 5_000);
+  await done;
+  clearTimeout(timer);
+  killGroup(child.pid, "SIGKILL");
+}
+
+/** A free loopback port (closed again at once; the OS does not hand it out again right away). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createNetServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function capture(child: ChildProcess, sink: string[]): void {
+  child.stdout?.setEncoding("utf8").on("data", (chunk: string) => sink.push(chunk.replace(ANSI, "")));
+  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => sink.push(chunk.replace(ANSI, "")));
+}
+
+async function startDemoEngineProcess(jwksUrl: string, env: Record<string, string>, sink: string[]): Promise<{ child: ChildProcess; url: string }> {
+  const args = [DEMO_ENGINE_SCRIPT, "--port", "0", "--jwks-url", jwksUrl];
+  if (env.IDENTITY_ISSUER !== undefined) args.push("--issuer", env.IDENTITY_ISSUER);
+  if (env.IDENTITY_AUDIENCE !== undefined) args.push("--audience", env.IDENTITY_AUDIENCE);
+  const child = spawn(process.execPath, args, { cwd: PROJECT_ROOT, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  capture(child, sink);
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`demo engine did not start:\n${sink.join("")}`)), 30_000);
+    const onData = () => {
+      const match = /"event":"engine_listening","url":"([^"]+)"/.exec(sink.join(""));
+      if (match) {
+        clearTimeout(timer);
+        child.stdout?.off("data", onData);
+        resolve(match[1]!);
+      }
+    };
+    child.stdout?.on("data", onData);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`demo engine exited (${code}) before listening:\n${sink.join("")}`));
+    });
+  });
+  return { child, url };
+}
+
+async function startInProcessEngine(handler: EngineHandler): Promise<{ server: Server; url: string }> {
+  const server = createHttpServer(handler);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address !== null ? address.port : 0;
+  return { server, url: `http://127.0.0.1:${port}` };
+}
+
+async function waitForGateway(url: string, gateway: ChildProcess, log: string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (exited(gateway)) throw new Error(`wrangler dev exited (${gateway.exitCode ?? gateway.signalCode}) before it was ready:\n${log.join("")}`);
+    try {
+      // Any answer means the Worker runs; a misconfigured one answers 500 here, on purpose.
+      await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) });
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 150));
+    }
+  }
+  throw new Error(`wrangler dev did not answer ${url}/healthz within ${timeoutMs} ms:\n${log.join("")}`);
+}
+
+function runKeys(args: string[], persistDir: string): Promise<KeysResult> {
+  const full = [KEYS_SCRIPT, ...args];
+  if (!args.includes("--remote") && !args.includes("--persist-to")) full.push("--persist-to", persistDir);
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, full, { cwd: PROJECT_ROOT, env: wranglerEnv(), stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    child.once("close", (code) => {
+      let json: unknown;
+      try {
+        json = stdout.trim() === "" ? undefined : JSON.parse(stdout);
+      } catch {
+        json = undefined;
+      }
+      resolve({ code: code ?? 1, stdout, stderr: stderr.replace(ANSI, ""), json });
+    });
+  });
+}
+
+/** Starts gateway + engine; rejects (after cleaning up) when either does not come up. */
+export async function startStack(options: StartStackOptions = {}): Promise<Stack> {
+  installExitHook();
+  const env = { ...options.env };
+  const dir = mkdtempSync(join(tmpdir(), "nixflex-stack-"));
+  const persistDir = join(dir, "state");
+  const entry = { groups: [] as number[], dirs: [dir] };
+  live.add(entry);
+
+  const gatewayLog: string[] = [];
+  const engineLog: string[] = [];
+  let engineChild: ChildProcess | undefined;
+  let engineServer: Server | undefined;
+  let gateway: ChildProcess | undefined;
+  let stopped = false;
+
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await Promise.all([
+      stopChild(gateway),
+      stopChild(engineChild),
+      engineServer === undefined
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            engineServer!.close(() => resolve());
+            engineServer!.closeAllConnections();
+          }),
+    ]);
+    rmSync(dir, { recursive: true, force: true });
+    live.delete(entry);
+  };
+
+  try {
+    const gatewayPort = await freePort();
+    const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
+
+    let engineUrl: string;
+    if (options.engine === undefined || options.engine === "demo") {
+      const started = await startDemoEngineProcess(`${gatewayUrl}/.well-known/jwks.json`, env, engineLog);
+      engineChild = started.child;
+      entry.groups.push(started.child.pid!);
+      engineUrl = started.url;
+    } else {
+      const started = await startInProcessEngine(options.engine);
+      engineServer = started.server;
+      engineUrl = started.url;
+    }
+
+    const signingKeys = env.IDENTITY_SIGNING_KEYS ?? serializeSet({ keys: [await generateSigningJwk("EdDSA")] });
+    delete env.IDENTITY_SIGNING_KEYS;
+    const envFile = join(dir, "gateway.env");
+    // Single-quoted: dotenv keeps the JSON verbatim. The file replaces .dev.vars for this gateway.
+    writeFileSync(envFile, `IDENTITY_SIGNING_KEYS='${signingKeys.replace(/'/g, "")}'\n`, { mode: 0o600 });
+
+    const vars = { ENGINE_URL: engineUrl, ...env };
+    const args = ["dev", "--config", WRANGLER_CONFIG, "--ip", "127.0.0.1", "--port", String(gatewayPort)];
+    args.push("--persist-to", persistDir, "--env-file", envFile, "--show-interactive-dev-session=false");
+    for (const [name, value] of Object.entries(vars)) args.push("--var", `${name}:${value}`);
+    const [file, argv] = wranglerCommand(args);
+    gateway = spawn(file, argv, { cwd: PROJECT_ROOT, env: wranglerEnv(), detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    entry.groups.push(gateway.pid!);
+    capture(gateway, gatewayLog);
+    await waitForGateway(gatewayUrl, gateway, gatewayLog, options.readyTimeoutMs ?? 90_000);
+
+    const keys = (args: string[]) => runKeys(args, persistDir);
+    return {
+      gatewayUrl,
+      engineUrl,
+      persistDir,
+      signingKeys,
+      keys,
+      async createKey(accountId, name = "e2e key") {
+        const result = await keys(["create", "--account", accountId, "--name", name, "--json"]);
+        if (result.code !== 0 || typeof result.json?.key_secret !== "string") {
+          throw new Error(`keys create failed (exit ${result.code}): ${result.stderr}`);
+        }
+        const keyId = result.json.key_id as string;
+        const secret = result.json.key_secret as string;
+        return { keyId, secret, authorization: `Bearer ${keyId}:${secret}`, key: result.json };
+      },
+      gatewayLog: () => gatewayLog.join(""),
+      engineLog: () => engineLog.join(""),
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
