@@ -5,8 +5,10 @@
  *
  *   node examples/identity-tokens.ts OUT_DIR
  *
- * Writes OUT_DIR/jwks.json, OUT_DIR/identity.json (what an accepted token must yield),
- * OUT_DIR/cases.tsv (`name<TAB>accept|reject<TAB>why`) and OUT_DIR/tokens/<name>.jwt.
+ * Writes OUT_DIR/jwks.json, OUT_DIR/request.txt (`METHOD PATH` the tokens are checked against),
+ * OUT_DIR/identity.json (what an accepted token must yield), OUT_DIR/cases.tsv
+ * (`name<TAB>accept|reject<TAB>why`) and OUT_DIR/tokens/<name>.jwt. Issuer and audience are the
+ * gateway's defaults, which every recipe also defaults to.
  * The private keys live only in this process; nothing private is written.
  */
 import { generateKeyPairSync, randomUUID } from "node:crypto";
@@ -16,11 +18,11 @@ import { base64url, importJWK, SignJWT } from "jose";
 import { parseSigningKeys } from "../src/identity/keys.ts";
 import { IDENTITY_TTL_S, IDENTITY_TYP, signIdentity } from "../src/identity/sign.ts";
 
-/** What every recipe is run with (the gateway's defaults, SPEC §4). */
-export const ISSUER = "https://api.nixflex.com";
-export const AUDIENCE = "nixflex-engine";
-export const METHOD = "POST";
-export const PATH = "/v1/agents";
+/** The request every token is checked against, and the gateway's default issuer and audience (SPEC §4). */
+const ISSUER = "https://api.nixflex.com";
+const AUDIENCE = "nixflex-engine";
+const METHOD = "POST";
+const PATH = "/v1/agents";
 
 type PrivateJwk = Record<string, string> & { kid: string };
 
@@ -176,6 +178,7 @@ if (out === undefined) {
 mkdirSync(join(out, "tokens"), { recursive: true });
 writeFileSync(join(out, "jwks.json"), `${published.jwksBody}\n`);
 writeFileSync(join(out, "identity.json"), JSON.stringify(identity));
+writeFileSync(join(out, "request.txt"), `${METHOD} ${PATH}\n`);
 for (const c of cases) writeFileSync(join(out, "tokens", `${c.name}.jwt`), c.token);
 writeFileSync(
   join(out, "cases.tsv"),

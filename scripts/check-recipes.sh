@@ -40,20 +40,21 @@ skip() {
   summary+=("$1: skipped ($2)")
 }
 
-# run_cases NAME COMMAND... — runs COMMAND --jwks … --method POST --path /v1/agents < token for
-# every case, with fresh tokens (they live 60 s, so they are made right before each recipe runs).
+# run_cases NAME COMMAND... — runs COMMAND --jwks … --method M --path P < token for every case,
+# with fresh tokens (they live 60 s, so they are made right before each recipe runs).
 run_cases() {
   local name=$1
   shift
   local dir="$work/$name" started ok=0 bad=0
   started=$(now_ms)
   "$node" examples/identity-tokens.ts "$dir"
-  local expected
+  local expected method path
   expected=$(cat "$dir/identity.json")
+  read -r method path <"$dir/request.txt"
   while IFS=$'\t' read -r case expect why; do
     local out rc
     set +e
-    out=$("$@" --jwks "$dir/jwks.json" --method POST --path /v1/agents <"$dir/tokens/$case.jwt" 2>"$dir/stderr")
+    out=$("$@" --jwks "$dir/jwks.json" --method "$method" --path "$path" <"$dir/tokens/$case.jwt" 2>"$dir/stderr")
     rc=$?
     set -e
     local reason
