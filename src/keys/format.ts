@@ -123,7 +123,19 @@ export type ParsedAuthorization =
 
 // `Bearer` + 1*SP + key_id ":" key_secret, after optional surrounding whitespace (RFC 9110 §11.6.2, §5.6.3).
 const TOKEN_PATTERN = /^(nxf_[0-9a-f]{32}):(nxfs_[0-9A-Za-z]{64})$/;
-const OWS = /^[ \t]+|[ \t]+$/g;
+
+/**
+ * Strips surrounding spaces and tabs in linear time. A regex like `/[ \t]+$/` restarts
+ * at every position of a long inner run of spaces, which is quadratic in the header's
+ * length (a 30 KB header cost ~0.6 s of CPU).
+ */
+function trimOws(text: string): string {
+  let start = 0;
+  let end = text.length;
+  while (start < end && (text[start] === " " || text[start] === "\t")) start++;
+  while (end > start && (text[end - 1] === " " || text[end - 1] === "\t")) end--;
+  return text.slice(start, end);
+}
 
 /**
  * Parses an `Authorization` header value into a key pair. The scheme is matched
@@ -132,7 +144,7 @@ const OWS = /^[ \t]+|[ \t]+$/g;
  */
 export function parseAuthorization(header: string | null | undefined): ParsedAuthorization {
   if (header == null || header === "") return { ok: false, problem: "missing" };
-  const value = header.replace(OWS, "");
+  const value = trimOws(header);
   if (value.length < 7 || value.slice(0, 6).toLowerCase() !== "bearer" || value[6] !== " ") {
     return { ok: false, problem: "wrong_scheme" };
   }
