@@ -6,6 +6,7 @@ import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../env.ts";
 import { errorResponse } from "../errors.ts";
 import { parseAuthorization } from "../keys/format.ts";
+import { log } from "../log.ts";
 import { verifyKey, type VerifyPrimitives, defaultPrimitives } from "./verify-key.ts";
 
 /** The address failures are counted against; a request without one shares a bucket. */
@@ -27,6 +28,8 @@ export function apiKeyAuth(primitives: VerifyPrimitives = defaultPrimitives): Mi
     }
 
     const parsed = parseAuthorization(c.req.raw.headers.get("authorization"));
+    // Set before the store is consulted, so a KV failure (503) is logged as such.
+    c.set("authOutcome", "key_store_unavailable");
     const verification = parsed.ok
       ? await verifyKey(store, parsed.credentials, primitives)
       : ({ ok: false, reason: parsed.problem } as const);
@@ -43,7 +46,10 @@ export function apiKeyAuth(primitives: VerifyPrimitives = defaultPrimitives): Mi
     c.set("authOutcome", "authenticated");
     c.set("principal", { accountId: verification.accountId, keyId: verification.keyId });
     const write = store.recordUse(verification.keyId);
-    if (write !== null) c.executionCtx.waitUntil(write.catch(() => undefined));
+    if (write !== null) {
+      const keyId = verification.keyId;
+      c.executionCtx.waitUntil(write.catch(() => log("warn", "last_used_write_failed", { request_id: requestId, key_id: keyId })));
+    }
     await next();
   };
 }

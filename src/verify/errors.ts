@@ -4,11 +4,11 @@
 export type IdentityErrorCode =
   /** No X-Nixflex-Identity header, or more than one value. */
   | "ERR_IDENTITY_MISSING"
-  /** Not a JWT, bad signature, unknown kid, wrong alg or typ. */
+  /** Not a JWT, bad signature, unknown kid or a disallowed alg. */
   | "ERR_IDENTITY_INVALID"
   /** `exp` is past, or `iat` older than the allowed age. */
   | "ERR_IDENTITY_EXPIRED"
-  /** `iss`, `aud` or a required claim is wrong or missing. */
+  /** `typ`, `iss`, `aud` or a required claim is wrong or missing. */
   | "ERR_IDENTITY_CLAIM"
   /** `htm`/`htu` do not match this request: a captured header replayed elsewhere. */
   | "ERR_IDENTITY_MISMATCH"
