@@ -52,9 +52,10 @@ export interface RecordingEngine {
   calls: Request[];
 }
 
-export function recordingEngine(
-  answer: (request: Request) => Response | Promise<Response> = () => new Response("engine ok", { status: 200 }),
-): RecordingEngine {
+/** The default engine answer; like any HTTP response to HEAD (as `fetch` returns it), a HEAD answer has no body. */
+const engineOk = (request: Request) => new Response(request.method === "HEAD" ? null : "engine ok", { status: 200 });
+
+export function recordingEngine(answer: (request: Request) => Response | Promise<Response> = engineOk): RecordingEngine {
   const calls: Request[] = [];
   const engineFetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
     const request = input instanceof Request && init === undefined ? input : new Request(input, init);
