@@ -61,8 +61,6 @@ function mapJoseError(error: unknown): IdentityError {
   if (error instanceof IdentityError) return error;
   if (error instanceof joseErrors.JWTExpired) return new IdentityError("ERR_IDENTITY_EXPIRED", "identity token expired", { cause: error });
   if (error instanceof joseErrors.JWTClaimValidationFailed) {
-    // jose reports a wrong `typ` header as a claim failure; the documented code is INVALID.
-    if (error.claim === "typ") return new IdentityError("ERR_IDENTITY_INVALID", "identity token has the wrong typ", { cause: error });
     if (error.claim === "iat" && error.reason === "check_failed") {
       return new IdentityError("ERR_IDENTITY_EXPIRED", "identity token too old", { cause: error });
     }
