@@ -135,17 +135,18 @@ describe("the plain Request form", () => {
     expect(await rejection(h.verifier({ issuer: "https://api.staging.nixflex.com" })(seen))).toBe("ERR_IDENTITY_CLAIM");
   });
 
-  it("rejects a correctly signed token with another typ as ERR_IDENTITY_INVALID", async () => {
+  // typ is reported with the claim checks (src/verify/errors.ts, docs/engine-integration.md).
+  it("rejects a correctly signed token with another typ as ERR_IDENTITY_CLAIM", async () => {
     const token = await sign(validClaims(), { header: { typ: "JWT" } });
-    expect(await rejection(h.verifier()(engineRequest(token)))).toBe("ERR_IDENTITY_INVALID");
+    expect(await rejection(h.verifier()(engineRequest(token)))).toBe("ERR_IDENTITY_CLAIM");
   });
 
-  it("rejects a correctly signed token without typ as ERR_IDENTITY_INVALID", async () => {
+  it("rejects a correctly signed token without typ as ERR_IDENTITY_CLAIM", async () => {
     const jwk = signingKeys()[0]!;
     const token = await new SignJWT(validClaims())
       .setProtectedHeader({ alg: "EdDSA", kid: jwk.kid })
       .sign((await importJWK(jwk, "EdDSA")) as CryptoKey);
-    expect(await rejection(h.verifier()(engineRequest(token)))).toBe("ERR_IDENTITY_INVALID");
+    expect(await rejection(h.verifier()(engineRequest(token)))).toBe("ERR_IDENTITY_CLAIM");
   });
 
   it("rejects an unsigned token (alg none) as ERR_IDENTITY_INVALID", async () => {
