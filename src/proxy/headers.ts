@@ -58,10 +58,13 @@ export function engineRequestHeaders(incoming: Headers, context: ForwardedContex
   const listed = connectionListed(incoming);
   const out = new Headers();
   for (const [name, value] of incoming) {
+    // CGI-style servers (HTTP_X_NIXFLEX_IDENTITY) read "_" as "-": `x_nixflex_identity`
+    // would arrive as the gateway's own header, so look-alikes are dropped too.
+    const folded = name.includes("_") ? name.replaceAll("_", "-") : name;
     if (
-      GATEWAY_OWNED.has(name) ||
-      HOP_BY_HOP.has(name) ||
-      name.startsWith(RESERVED_PREFIX) ||
+      GATEWAY_OWNED.has(folded) ||
+      HOP_BY_HOP.has(folded) ||
+      folded.startsWith(RESERVED_PREFIX) ||
       (listed !== null && listed.has(name))
     ) {
       continue;
