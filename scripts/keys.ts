@@ -95,6 +95,35 @@ function noPositionals(positionals: string[], command: string): void {
   if (positionals.length > 0) throw new UsageError(`${command} takes no positional arguments`);
 }
 
+/**
+ * Within one command, the record read to find a key's account is the record the store
+ * reads again right after: serve that second read from memory. Against --remote that is
+ * one API round trip (one wrangler process) fewer per revoke and roll.
+ */
+function rememberReads(kv: KVNamespace): KVNamespace {
+  const seen = new Map<string, string | null>();
+  const typeOf = (arg: unknown) => (typeof arg === "string" ? arg : ((arg as { type?: string } | undefined)?.type ?? "text"));
+  const memo = {
+    async get(key: string | string[], arg?: unknown) {
+      const type = typeOf(arg);
+      if (Array.isArray(key) || (type !== "text" && type !== "json")) return (kv.get as (k: unknown, a: unknown) => Promise<unknown>)(key, arg);
+      if (!seen.has(key)) seen.set(key, await kv.get(key, "text"));
+      const text = seen.get(key)!;
+      return text === null || type === "text" ? text : JSON.parse(text);
+    },
+    async put(key: string, value: string, options?: KVNamespacePutOptions) {
+      seen.delete(key);
+      await kv.put(key, value, options);
+    },
+    list: (options?: KVNamespaceListOptions) => kv.list(options),
+    async delete(key: string) {
+      seen.delete(key);
+      await kv.delete(key);
+    },
+  };
+  return memo as unknown as KVNamespace;
+}
+
 /** An opened store plus what the messages need to say where it is. */
 interface Opened {
   kv: KVNamespace;
@@ -114,7 +143,7 @@ async function openStore(options: Common): Promise<Opened> {
       target: options.remote ? { remote: true } : { remote: false, persistTo: options["persist-to"] },
       environment: options.env,
     });
-    const kv = adapter.asKvNamespace();
+    const kv = rememberReads(adapter.asKvNamespace());
     const where = options.remote ? `the remote API_KEYS namespace${envLabel}` : `local state via wrangler kv${envLabel}`;
     return {
       kv,
@@ -131,9 +160,10 @@ async function openStore(options: Common): Promise<Opened> {
   }
   const { openLocalKv } = await import("./lib/kv-local.ts");
   const local = await openLocalKv({ persistTo: options["persist-to"], environment: options.env });
+  const kv = rememberReads(local.kv);
   return {
-    kv: local.kv,
-    store: new KeyStore(local.kv, { timeoutMs: 30_000 }),
+    kv,
+    store: new KeyStore(kv, { timeoutMs: 30_000 }),
     where: `local state ${local.where}${envLabel}`,
     close: local.close,
     explain(error) {

@@ -14,6 +14,7 @@ import {
   ALGS,
   activateKey,
   generateSigningJwk,
+  nextKeyTime,
   parseSet,
   publishKey,
   retireKey,
@@ -157,7 +158,7 @@ async function rotate(args: string[]): Promise<number> {
   if (values.phase === "publish") {
     if (values.kid !== undefined) throw new UsageError("--kid is for --phase activate");
     const current = readCurrent(values);
-    const key = await generateSigningJwk(values.alg === undefined ? undefined : algOption(values.alg));
+    const key = await generateSigningJwk(values.alg === undefined ? undefined : algOption(values.alg), nextKeyTime(current));
     emit(publishKey(current, key), values, "Identity signing keys: rotation phase 1 (publish) done.");
     note(
       [

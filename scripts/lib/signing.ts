@@ -53,6 +53,28 @@ export function serializeSet(set: JwkSet): string {
   return text;
 }
 
+/** The latest creation time (ms) among the set's generated kids, or undefined. */
+function latestKidTimeMs(set: JwkSet): number | undefined {
+  let latest: number | undefined;
+  for (const key of set.keys) {
+    const time = KID_TIME.exec(key.kid)?.[1];
+    if (time === undefined) continue;
+    const ms = Date.parse(`${time.slice(0, 4)}-${time.slice(4, 6)}-${time.slice(6, 8)}T${time.slice(9, 11)}:${time.slice(11, 13)}:${time.slice(13, 15)}Z`);
+    if (latest === undefined || ms > latest) latest = ms;
+  }
+  return latest;
+}
+
+/**
+ * The creation time for a key about to join `set`: now, or one second after the set's
+ * newest kid when that is not earlier — so the newest key is always unique, and
+ * `activate` can never pick an older key after a publish made within the same second.
+ */
+export function nextKeyTime(set: JwkSet, now: Date = new Date()): Date {
+  const latest = latestKidTimeMs(set);
+  return latest === undefined || now.getTime() >= latest + 1000 ? now : new Date(latest + 1000);
+}
+
 /** Phase 1: the new key joins the set at the end — published in the JWKS, not signing. */
 export function publishKey(set: JwkSet, key: PrivateJwk): JwkSet {
   if (set.keys.some((k) => k.kid === key.kid)) throw new Error(`the set already has a key with kid ${key.kid}`);
@@ -60,14 +82,15 @@ export function publishKey(set: JwkSet, key: PrivateJwk): JwkSet {
 }
 
 /**
- * The newest key: the latest creation time among kids this tool generated (ties: the
- * later one in the set), or the last key when no kid carries a time.
+ * The newest key: the latest creation time among kids this tool generated (unique: see
+ * `nextKeyTime`; on a tie from hand-edited kids, the first in the set), or the last key
+ * when no kid carries a time.
  */
 export function newestKid(set: JwkSet): string {
   let best: { kid: string; time: string } | undefined;
   for (const key of set.keys) {
     const time = KID_TIME.exec(key.kid)?.[1];
-    if (time !== undefined && (best === undefined || time >= best.time)) best = { kid: key.kid, time };
+    if (time !== undefined && (best === undefined || time > best.time)) best = { kid: key.kid, time };
   }
   return best?.kid ?? set.keys[set.keys.length - 1]!.kid;
 }

@@ -23,6 +23,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PROJECT_ROOT, WRANGLER_CONFIG, wranglerCommand, wranglerEnv } from "../../scripts/lib/project.ts";
 import { generateSigningJwk, serializeSet } from "../../scripts/lib/signing.ts";
+import { runScript, type ScriptResult } from "./run.ts";
 
 export type EngineHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -35,13 +36,7 @@ export interface StartStackOptions {
   readyTimeoutMs?: number;
 }
 
-export interface KeysResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-  /** stdout parsed as JSON, when it is JSON. */
-  json: any;
-}
+export type KeysResult = ScriptResult;
 
 export interface CreatedKey {
   keyId: string;
@@ -70,7 +65,6 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-const KEYS_SCRIPT = join(PROJECT_ROOT, "scripts", "keys.ts");
 const DEMO_ENGINE_SCRIPT = join(PROJECT_ROOT, "scripts", "demo-engine.ts");
 const ANSI = /\u001b\[[0-9;]*m/g;
 
@@ -185,25 +179,10 @@ async function waitForGateway(url: string, gateway: ChildProcess, log: string[],
   throw new Error(`wrangler dev did not answer ${url}/healthz within ${timeoutMs} ms:\n${log.join("")}`);
 }
 
-function runKeys(args: string[], persistDir: string): Promise<KeysResult> {
-  const full = [KEYS_SCRIPT, ...args];
+function runKeys(args: string[], persistDir: string): Promise<ScriptResult> {
+  const full = [...args];
   if (!args.includes("--remote") && !args.includes("--persist-to")) full.push("--persist-to", persistDir);
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, full, { cwd: PROJECT_ROOT, env: wranglerEnv(), stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    child.once("close", (code) => {
-      let json: unknown;
-      try {
-        json = stdout.trim() === "" ? undefined : JSON.parse(stdout);
-      } catch {
-        json = undefined;
-      }
-      resolve({ code: code ?? 1, stdout, stderr: stderr.replace(ANSI, ""), json });
-    });
-  });
+  return runScript("keys", full);
 }
 
 /** Starts gateway + engine; rejects (after cleaning up) when either does not come up. */
