@@ -124,6 +124,7 @@ describe("vertical: CLI → KV → gateway → engine", () => {
       const revoked = await stack.keys(["revoke", key.keyId]);
       expect(revoked.code).toBe(0);
       expect(revoked.stdout).toContain(`${REVOCATION_BOUND_S} s`);
+      expect(revoked.stdout + revoked.stderr).not.toMatch(/nxfs_/);
       const revokedAt = Date.now();
       let firstRefusalMs: number | undefined;
       while (Date.now() - revokedAt < RECORD_TTL_MS + 10_000) {
@@ -159,11 +160,13 @@ describe("vertical: CLI → KV → gateway → engine", () => {
 
   it("keeps every secret, Authorization value and JWT out of the gateway's and the engine's logs", () => {
     const gatewayLog = stack.gatewayLog();
+    const gatewayDebugLog = stack.gatewayDebugLog();
     const engineLog = stack.engineLog();
-    // Not vacuous: both logs hold the requests made above, by key_id.
+    // Not vacuous: the logs hold the requests made above, by key_id.
     expect(gatewayLog).toContain(key.keyId);
+    expect(gatewayDebugLog).toContain(key.keyId);
     expect(engineLog).toContain(key.keyId);
-    for (const log of [gatewayLog, engineLog]) {
+    for (const log of [gatewayLog, gatewayDebugLog, engineLog]) {
       for (const secret of secrets) expect(log).not.toContain(secret);
       expect(log).not.toMatch(/nxfs_[0-9A-Za-z]{8}/);
       expect(log).not.toMatch(/bearer\s+nxf_/i);

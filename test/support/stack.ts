@@ -16,7 +16,7 @@
  * the engine's URL (e.g. a closed port), while the engine still runs.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -60,6 +60,8 @@ export interface Stack {
   createKey(accountId: string, name?: string): Promise<CreatedKey>;
   /** Everything `wrangler dev` printed so far (stdout + stderr). */
   gatewayLog(): string;
+  /** wrangler's own debug log files of this gateway (WRANGLER_LOG_PATH), concatenated. */
+  gatewayDebugLog(): string;
   /** Everything the demo engine process printed so far ("" for an in-process engine). */
   engineLog(): string;
   stop(): Promise<void>;
@@ -245,7 +247,9 @@ export async function startStack(options: StartStackOptions = {}): Promise<Stack
     args.push("--persist-to", persistDir, "--env-file", envFile, "--show-interactive-dev-session=false");
     for (const [name, value] of Object.entries(vars)) args.push("--var", `${name}:${value}`);
     const [file, argv] = wranglerCommand(args);
-    gateway = spawn(file, argv, { cwd: PROJECT_ROOT, env: wranglerEnv(), detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    // wrangler also writes a debug log file per run; keep it with this stack (and out of ~/.config).
+    const childEnv = wranglerEnv({ WRANGLER_LOG_PATH: join(dir, "wrangler-logs") });
+    gateway = spawn(file, argv, { cwd: PROJECT_ROOT, env: childEnv, detached: true, stdio: ["ignore", "pipe", "pipe"] });
     entry.groups.push(gateway.pid!);
     capture(gateway, gatewayLog);
     await waitForGateway(gatewayUrl, gateway, gatewayLog, options.readyTimeoutMs ?? 90_000);
@@ -267,6 +271,14 @@ export async function startStack(options: StartStackOptions = {}): Promise<Stack
         return { keyId, secret, authorization: `Bearer ${keyId}:${secret}`, key: result.json };
       },
       gatewayLog: () => gatewayLog.join(""),
+      gatewayDebugLog: () => {
+        const logs = join(dir, "wrangler-logs");
+        if (!existsSync(logs)) return "";
+        return readdirSync(logs)
+          .sort()
+          .map((name) => readFileSync(join(logs, name), "utf8"))
+          .join("\n");
+      },
       engineLog: () => engineLog.join(""),
       stop,
     };
