@@ -24,11 +24,12 @@ export default defineConfig({
               bindings: {
                 IDENTITY_SIGNING_KEYS: JSON.stringify({ keys: [ed, ed2] }),
                 TEST_ES256_SIGNING_KEYS: JSON.stringify({ keys: [ec, ed] }),
+                FUZZ_RUNS: process.env.FUZZ_RUNS ?? "",
               },
             },
           }),
         ],
-        test: { name: "workers", include: ["test/workers/**/*.test.ts"] },
+        test: { name: "workers", include: ["test/workers/**/*.test.ts"], setupFiles: ["./test/support/workers-log-capture.ts"] },
       },
       {
         test: {

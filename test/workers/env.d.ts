@@ -3,5 +3,7 @@ declare namespace Cloudflare {
   interface Env {
     IDENTITY_SIGNING_KEYS: string;
     TEST_ES256_SIGNING_KEYS: string;
+    /** fuzz.test.ts run count; empty for the CI default. */
+    FUZZ_RUNS: string;
   }
 }
