@@ -74,15 +74,30 @@ const ANSI = /\u001b\[[0-9;]*m/g;
 const live = new Set<{ groups: number[]; dirs: string[] }>();
 let exitHookInstalled = false;
 
+function killAllLive(): void {
+  for (const entry of live) {
+    for (const pid of entry.groups) killGroup(pid, "SIGKILL");
+    for (const dir of entry.dirs) rmSync(dir, { recursive: true, force: true });
+  }
+  live.clear();
+}
+
+/**
+ * Children run in their own process groups (so a whole group, workerd included, can be
+ * killed), which also means a Ctrl-C on the test run does not reach them: clean up on
+ * exit and on the usual termination signals, then let the signal do what it would have.
+ */
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.once("exit", () => {
-    for (const entry of live) {
-      for (const pid of entry.groups) killGroup(pid, "SIGKILL");
-      for (const dir of entry.dirs) rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  process.once("exit", killAllLive);
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    const onSignal = () => {
+      killAllLive();
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+    };
+    process.once(signal, onSignal);
+  }
 }
 
 /** Signals the process group we started (children are spawned detached, as group leaders). */
