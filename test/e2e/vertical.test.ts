@@ -4,6 +4,9 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { generateSigningJwk, serializeSet } from "../../scripts/lib/signing.ts";
+import { parseSigningKeys } from "../../src/identity/keys.ts";
+import { signIdentity } from "../../src/identity/sign.ts";
 import { generateSecret } from "../../src/keys/format.ts";
 import { RECORD_TTL_MS, REVOCATION_BOUND_S } from "../../src/keys/store.ts";
 import { startStack, type CreatedKey, type Stack } from "../support/stack.ts";
@@ -102,6 +105,28 @@ describe("vertical: CLI → KV → gateway → engine", () => {
     expect(echo.body_bytes).toBe(body.length);
     expect(echo.body_sha256).toBe(sha256(body));
     expect(echo.key_id).toBe(key.keyId);
+  });
+
+  it("has an engine that refuses requests that did not come through the gateway", async () => {
+    const direct = await fetch(`${stack.engineUrl}/v1/agents`);
+    expect(direct.status).toBe(401);
+    expect((await direct.json()).error.code).toBe("ERR_IDENTITY_MISSING");
+
+    // A well-formed token from a key the gateway does not publish.
+    const forger = parseSigningKeys(serializeSet({ keys: [await generateSigningJwk("EdDSA")] }));
+    const token = await signIdentity(forger, {
+      issuer: "https://api.nixflex.com",
+      audience: "nixflex-engine",
+      accountId: "acct_vertical",
+      keyId: key.keyId,
+      requestId: "forged",
+      method: "GET",
+      path: "/v1/agents",
+      now: Math.floor(Date.now() / 1000),
+    });
+    const forged = await fetch(`${stack.engineUrl}/v1/agents`, { headers: { "x-nixflex-identity": token } });
+    expect(forged.status).toBe(401);
+    expect((await forged.json()).error.code).toBe("ERR_IDENTITY_INVALID");
   });
 
   it("rejects a key revoked with the CLI on its very first request", async () => {
