@@ -186,7 +186,11 @@ export class KeyStore {
   /** One page of the account's keys, newest first, from the per-account index. */
   async list(accountId: string, options: { limit: number; cursor?: string | null }): Promise<KeyPage> {
     const page = await this.#guard(
-      this.#kv.list({ prefix: kvKeys.accountPrefix(accountId), limit: options.limit, cursor: options.cursor ?? undefined }),
+      this.#kv.list({
+        prefix: kvKeys.accountPrefix(accountId),
+        limit: options.limit,
+        cursor: options.cursor ?? undefined,
+      }),
     );
     const ids = page.keys.map((entry) => entry.name.slice(entry.name.lastIndexOf(":") + 1));
     const data: KeyObject[] = [];
@@ -254,7 +258,18 @@ export class KeyStore {
 
   async #write(record: KeyRecord): Promise<void> {
     this.#pin(record);
-    await this.#guard(this.#kv.put(kvKeys.record(record.key_id), JSON.stringify(record)));
+    try {
+      await this.#guard(this.#kv.put(kvKeys.record(record.key_id), JSON.stringify(record)));
+    } catch (error) {
+      // A revoke stays in force here even when KV refused it (fail safe). Any other
+      // change KV refused is dropped, so this isolate does not, say, accept only a
+      // rolled secret that the caller never received.
+      if (record.revoked_at === null) {
+        this.#caches.pinned.delete(record.key_id);
+        this.#caches.records.delete(record.key_id);
+      }
+      throw error;
+    }
   }
 
   #pin(record: KeyRecord): void {
@@ -269,7 +284,8 @@ export class KeyStore {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new GatewayError("service_unavailable", { detail: `KV did not answer within ${this.#timeoutMs} ms` })),
+        () =>
+          reject(new GatewayError("service_unavailable", { detail: `KV did not answer within ${this.#timeoutMs} ms` })),
         this.#timeoutMs,
       );
     });
@@ -277,7 +293,9 @@ export class KeyStore {
       return await Promise.race([operation, timeout]);
     } catch (error) {
       if (error instanceof GatewayError) throw error;
-      throw new GatewayError("service_unavailable", { detail: `KV failed: ${error instanceof Error ? error.name : "unknown"}` });
+      throw new GatewayError("service_unavailable", {
+        detail: `KV failed: ${error instanceof Error ? error.name : "unknown"}`,
+      });
     } finally {
       if (timer !== undefined) clearTimeout(timer);
     }
