@@ -1,10 +1,11 @@
 /**
- * Forwarding to the engine (SPEC §4): streamed both ways through `hono/proxy`, with the
- * header policy of `headers.ts`, a fresh identity token and a time limit on the engine
- * starting to answer.
+ * Forwarding to the engine (SPEC §4): one subrequest with the header policy of
+ * `headers.ts`, a fresh identity token and a time limit on the engine starting to answer.
+ * Both bodies stream without being copied through JavaScript: the client's body is handed
+ * to the subrequest as it is, and the engine's body either as it is or through a native
+ * identity stream that notices an engine breaking off (see `observeBody`).
  */
 import type { Context } from "hono";
-import { proxy } from "hono/proxy";
 import type { AppEnv } from "../env.ts";
 import { GatewayError } from "../errors.ts";
 import { signIdentity } from "../identity/sign.ts";
@@ -13,10 +14,11 @@ import { clientResponseHeaders, engineRequestHeaders } from "./headers.ts";
 
 /** Forwards the authenticated request and returns the engine's answer to the client. */
 export async function forwardToEngine(c: Context<AppEnv>): Promise<Response> {
-  const { config, engineFetch, store } = c.var.services;
-  const { accountId, keyId } = c.var.principal;
-  const requestId = c.var.requestId;
-  const url = new URL(c.req.url);
+  const { config, engineFetch, store } = c.get("services");
+  const { accountId, keyId } = c.get("principal");
+  const requestId = c.get("requestId");
+  const raw = c.req.raw;
+  const url = new URL(raw.url);
 
   const identity = await signIdentity(config.signing, {
     issuer: config.issuer,
@@ -24,20 +26,26 @@ export async function forwardToEngine(c: Context<AppEnv>): Promise<Response> {
     accountId,
     keyId,
     requestId,
-    method: c.req.method,
+    method: raw.method,
     path: url.pathname,
     now: Math.floor(store.now() / 1000),
   });
 
-  const headers = engineRequestHeaders(c.req.raw.headers, {
-    identity,
-    requestId,
-    clientAddress: c.req.raw.headers.get("cf-connecting-ip"),
-    publicHost: url.host,
-    publicProto: url.protocol.slice(0, -1),
-  });
+  const init: RequestInit & { duplex?: "half" } = {
+    method: raw.method,
+    headers: engineRequestHeaders(raw.headers, {
+      identity,
+      requestId,
+      clientAddress: raw.headers.get("cf-connecting-ip"),
+      publicHost: url.host,
+      publicProto: url.protocol.slice(0, -1),
+    }),
+    body: raw.body,
+  };
+  if (raw.body !== null) init.duplex = "half";
 
   const controller = new AbortController();
+  init.signal = controller.signal;
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
@@ -46,12 +54,7 @@ export async function forwardToEngine(c: Context<AppEnv>): Promise<Response> {
 
   let response: Response;
   try {
-    response = await proxy(config.engineOrigin + url.pathname + url.search, {
-      raw: c.req.raw,
-      headers,
-      signal: controller.signal,
-      customFetch: engineFetch,
-    });
+    response = await engineFetch(new Request(config.engineOrigin + url.pathname + url.search, init));
   } catch (error) {
     if (timedOut) throw new GatewayError("gateway_timeout", { detail: `engine sent no response within ${config.engineTimeoutMs} ms` });
     throw new GatewayError("bad_gateway", { detail: `engine fetch failed: ${error instanceof Error ? error.name : "unknown"}` });
@@ -59,30 +62,41 @@ export async function forwardToEngine(c: Context<AppEnv>): Promise<Response> {
     clearTimeout(timer);
   }
 
-  const responseHeaders = clientResponseHeaders(response.headers, {
-    requestId,
-    engineOrigin: config.engineOrigin,
-    engineHostname: config.engineHostname,
-    publicOrigin: url.origin,
-  });
   return new Response(observeBody(response, requestId, c.executionCtx), {
     status: response.status,
     statusText: response.statusText,
-    headers: responseHeaders,
+    headers: clientResponseHeaders(response.headers, {
+      requestId,
+      engineOrigin: config.engineOrigin,
+      engineHostname: config.engineHostname,
+      publicOrigin: url.origin,
+    }),
   });
 }
 
 /**
- * Passes the engine's body through a native identity stream so the gateway learns
- * when the engine breaks off mid-response (it logs it; the client sees the broken
- * stream) without copying chunks through JavaScript.
+ * Bodies with a declared length up to this size go to the client unobserved. Watching a
+ * body means a JavaScript pipe between the engine and the client, and that pipe cost more
+ * CPU per request than signing the identity token (docs/BENCHMARKS.md); a short body is
+ * where an engine breaking off is least likely, and the runtime still enforces the
+ * declared length, so the client never takes a truncated body for a whole one.
+ */
+export const UNOBSERVED_BODY_MAX_BYTES = 64 * 1024;
+
+/**
+ * Passes a long or open-ended engine body through a native identity stream so the
+ * gateway learns when the engine breaks off mid-response (it logs it; the client sees the
+ * broken stream) without copying chunks through JavaScript.
  */
 function observeBody(response: Response, requestId: string, ctx: { waitUntil(promise: Promise<unknown>): void }): ReadableStream | null {
   const body = response.body;
   if (body === null) return null;
   // A known length stays known (and is enforced), so the client still gets Content-Length.
-  const length = Number(response.headers.get("content-length") ?? Number.NaN);
-  const pipe = Number.isSafeInteger(length) && length >= 0 ? new FixedLengthStream(length) : new IdentityTransformStream();
+  // A coded body is decoded on its way in, so its declared length is not the length we pass on.
+  const length = response.headers.has("content-encoding") ? Number.NaN : Number(response.headers.get("content-length") ?? Number.NaN);
+  const known = Number.isSafeInteger(length) && length >= 0;
+  if (known && length <= UNOBSERVED_BODY_MAX_BYTES) return body;
+  const pipe = known ? new FixedLengthStream(length) : new IdentityTransformStream();
   ctx.waitUntil(
     body.pipeTo(pipe.writable).catch((error: unknown) => {
       log("warn", "response_stream_aborted", { request_id: requestId, error: error instanceof Error ? error.name : "unknown" });

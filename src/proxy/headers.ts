@@ -27,6 +27,9 @@ const GATEWAY_OWNED = new Set([
   "x-forwarded-port",
   "x-real-ip",
   "forwarded",
+  // The runtime decodes a coded engine body itself (see clientResponseHeaders), so the
+  // client's preference is not passed on.
+  "accept-encoding",
 ]);
 
 const RESERVED_PREFIX = "x-nixflex-";
@@ -89,9 +92,12 @@ export function clientResponseHeaders(
   context: { requestId: string } & EngineUrlContext,
 ): Headers {
   const listed = connectionListed(engine);
+  // A coded body was decoded by the runtime on its way in: its coding and length no longer apply.
+  const decoded = engine.has("content-encoding");
   const out = new Headers();
   for (const [name, value] of engine) {
     if (HOP_BY_HOP.has(name) || (listed !== null && listed.has(name))) continue;
+    if (decoded && (name === "content-encoding" || name === "content-length")) continue;
     if (name === "location" || name === "content-location") {
       out.append(name, rewriteEngineUrl(value, context));
     } else {
