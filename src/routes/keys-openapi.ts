@@ -38,7 +38,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
   }) as unknown as Record<string, unknown>;
 }
 
-/** The document as written to docs/openapi.json. */
+/** The document as JSON text; scripts/openapi.ts writes it and formats it with Biome. */
 export function openApiText(): string {
   return `${JSON.stringify(buildOpenApiDocument(), null, 2)}\n`;
 }

@@ -1,4 +1,5 @@
 /// <reference types="vite/client" />
+// biome-ignore-all lint/suspicious/noExplicitAny: the tests walk a parsed JSON document
 /**
  * docs/openapi.json: regenerated from the code and compared with the checked-in file,
  * checked structurally as OpenAPI 3.1 (no validator package is available, so the rules
@@ -34,8 +35,9 @@ function resolve(doc: Obj, ref: string): Json | undefined {
 /** Walks every node, with its JSON pointer. */
 function walk(node: Json, visit: (node: Json, pointer: string) => void, pointer = "#"): void {
   visit(node, pointer);
-  if (Array.isArray(node)) node.forEach((child, i) => walk(child, visit, `${pointer}/${i}`));
-  else if (isObj(node)) for (const [key, child] of Object.entries(node)) walk(child, visit, `${pointer}/${key}`);
+  if (Array.isArray(node)) {
+    for (const [i, child] of node.entries()) walk(child, visit, `${pointer}/${i}`);
+  } else if (isObj(node)) for (const [key, child] of Object.entries(node)) walk(child, visit, `${pointer}/${key}`);
 }
 
 /**

@@ -17,8 +17,6 @@ import {
   uniqueAccount,
 } from "./keys-support.ts";
 
-const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
-
 function expectKeyAnswerHeaders(answer: Answer): void {
   expect(answer.headers.get("content-type")).toMatch(/^application\/json/);
   expect(answer.headers.get("cache-control")).toBe("no-store");

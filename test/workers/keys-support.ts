@@ -41,6 +41,7 @@ export interface Answer {
   status: number;
   headers: Headers;
   text: string;
+  // biome-ignore lint/suspicious/noExplicitAny: tests inspect answers field by field
   json: any;
 }
 
