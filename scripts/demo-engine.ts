@@ -32,13 +32,23 @@ export interface DemoEngineOptions {
 
 function send(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), "cache-control": "no-store" });
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(text),
+    "cache-control": "no-store",
+  });
   res.end(text);
 }
 
 /** The engine's request handler: verify the identity, hash the streamed body, echo. */
-export function createDemoEngineHandler(options: DemoEngineOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  const verifier = createIdentityVerifier({ jwksUrl: options.jwksUrl, issuer: options.issuer, audience: options.audience });
+export function createDemoEngineHandler(
+  options: DemoEngineOptions,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const verifier = createIdentityVerifier({
+    jwksUrl: options.jwksUrl,
+    issuer: options.issuer,
+    audience: options.audience,
+  });
   const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
 
   return function demoEngine(req, res) {
@@ -62,7 +72,10 @@ export function createDemoEngineHandler(options: DemoEngineOptions): (req: Incom
       const result = await identity;
       const base = { event: "engine_request", method, path: url.pathname, body_bytes: bytes };
       if (!result.ok) {
-        const error = result.error instanceof IdentityError ? result.error : new IdentityError("ERR_IDENTITY_INVALID", "identity token is not valid");
+        const error =
+          result.error instanceof IdentityError
+            ? result.error
+            : new IdentityError("ERR_IDENTITY_INVALID", "identity token is not valid");
         const status = error.code === "ERR_IDENTITY_KEYS_UNAVAILABLE" ? 503 : 401;
         log(JSON.stringify({ ...base, status, code: error.code }));
         send(res, status, { error: { type: "authentication_error", code: error.code, message: error.message } });
@@ -123,8 +136,16 @@ async function main(): Promise<void> {
   });
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error("--port must be 0-65535");
-  const engine = await startDemoEngine({ port, host: values.host, jwksUrl: values["jwks-url"], issuer: values.issuer, audience: values.audience });
-  process.stdout.write(`${JSON.stringify({ event: "engine_listening", url: engine.url, jwks_url: values["jwks-url"] })}\n`);
+  const engine = await startDemoEngine({
+    port,
+    host: values.host,
+    jwksUrl: values["jwks-url"],
+    issuer: values.issuer,
+    audience: values.audience,
+  });
+  process.stdout.write(
+    `${JSON.stringify({ event: "engine_listening", url: engine.url, jwks_url: values["jwks-url"] })}\n`,
+  );
   const stop = () => void engine.close().then(() => process.exit(0));
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);

@@ -22,7 +22,16 @@ import { KeyStore } from "../src/keys/store.ts";
 import { CliError, UsageError, note, out, parse, runMain } from "./lib/cli.ts";
 import { readDevVar, writeDevVar } from "./lib/dev-vars.ts";
 import { openLocalKv } from "./lib/kv-local.ts";
-import { DEFAULT_PERSIST_DIR, DEMO_KEY_FILE, DEV_VARS, PROJECT_ROOT, WRANGLER_CONFIG, persistRoot, wranglerCommand, wranglerEnv } from "./lib/project.ts";
+import {
+  DEFAULT_PERSIST_DIR,
+  DEMO_KEY_FILE,
+  DEV_VARS,
+  PROJECT_ROOT,
+  WRANGLER_CONFIG,
+  persistRoot,
+  wranglerCommand,
+  wranglerEnv,
+} from "./lib/project.ts";
 import { generateSigningJwk, parseSet, serializeSet } from "./lib/signing.ts";
 import { startDemoEngine } from "./demo-engine.ts";
 
@@ -56,7 +65,9 @@ function portOption(raw: string | undefined, fallback: number, flag: string): nu
 async function assertPortFree(port: number, flag: string): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const probe = createServer();
-    probe.once("error", () => reject(new CliError(`127.0.0.1:${port} is in use (another npm start?); stop it or pass ${flag} N`)));
+    probe.once("error", () =>
+      reject(new CliError(`127.0.0.1:${port} is in use (another npm start?); stop it or pass ${flag} N`)),
+    );
     probe.listen(port, "127.0.0.1", () => probe.close(() => resolve()));
   });
 }
@@ -68,12 +79,19 @@ async function ensureDevVars(): Promise<void> {
     try {
       parseSet(current, ".dev.vars");
     } catch (error) {
-      throw new CliError(`${error instanceof Error ? error.message : String(error)} — fix it, or delete .dev.vars to get a fresh key`);
+      throw new CliError(
+        `${error instanceof Error ? error.message : String(error)} — fix it, or delete .dev.vars to get a fresh key`,
+      );
     }
     return;
   }
   const key = await generateSigningJwk("EdDSA");
-  writeDevVar(DEV_VARS, "IDENTITY_SIGNING_KEYS", serializeSet({ keys: [key] }), "Local identity signing keys (JWK Set, private; written by npm start). Never commit.");
+  writeDevVar(
+    DEV_VARS,
+    "IDENTITY_SIGNING_KEYS",
+    serializeSet({ keys: [key] }),
+    "Local identity signing keys (JWK Set, private; written by npm start). Never commit.",
+  );
   note(`Created .dev.vars with a fresh EdDSA signing key (${key.kid}).`);
 }
 
@@ -90,7 +108,11 @@ async function ensureDemoKey(persistTo: string | undefined): Promise<DemoKey> {
   }
   const local = await openLocalKv({ persistTo });
   try {
-    if (remembered !== undefined && typeof remembered.key_id === "string" && typeof remembered.key_secret === "string") {
+    if (
+      remembered !== undefined &&
+      typeof remembered.key_id === "string" &&
+      typeof remembered.key_secret === "string"
+    ) {
       const record = await local.kv.get(kvKeys.record(remembered.key_id), "json");
       const usable =
         isKeyRecord(record) &&
@@ -100,11 +122,16 @@ async function ensureDemoKey(persistTo: string | undefined): Promise<DemoKey> {
         record.secret_hash === (await hashSecret(remembered.key_secret));
       if (usable) return remembered;
     }
-    const { key, secret } = await new KeyStore(local.kv).create(DEMO_ACCOUNT, { name: "Demo key (npm start)", expiresAt: null });
+    const { key, secret } = await new KeyStore(local.kv).create(DEMO_ACCOUNT, {
+      name: "Demo key (npm start)",
+      expiresAt: null,
+    });
     const demo: DemoKey = { account_id: DEMO_ACCOUNT, key_id: key.key_id, key_secret: secret };
     mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, `${JSON.stringify(demo, null, 2)}\n`, { mode: 0o600 });
-    note(`Created a demo key ${key.key_id} for account ${DEMO_ACCOUNT} (remembered in ${file.replace(`${PROJECT_ROOT}/`, "")}).`);
+    note(
+      `Created a demo key ${key.key_id} for account ${DEMO_ACCOUNT} (remembered in ${file.replace(`${PROJECT_ROOT}/`, "")}).`,
+    );
     return demo;
   } finally {
     await local.close();
@@ -114,7 +141,8 @@ async function ensureDemoKey(persistTo: string | undefined): Promise<DemoKey> {
 async function waitForHealthz(url: string, gateway: ChildProcess): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (Date.now() < deadline) {
-    if (gateway.exitCode !== null || gateway.signalCode !== null) throw new CliError("wrangler dev exited before the gateway was ready (see its output above)");
+    if (gateway.exitCode !== null || gateway.signalCode !== null)
+      throw new CliError("wrangler dev exited before the gateway was ready (see its output above)");
     try {
       const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1_000) });
       if (res.ok) return;
@@ -201,7 +229,10 @@ async function main(): Promise<number> {
     throw error;
   }
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
-  const persistNote = values["persist-to"] === undefined ? DEFAULT_PERSIST_DIR.replace(`${PROJECT_ROOT}/`, "") : persistRoot(values["persist-to"]);
+  const persistNote =
+    values["persist-to"] === undefined
+      ? DEFAULT_PERSIST_DIR.replace(`${PROJECT_ROOT}/`, "")
+      : persistRoot(values["persist-to"]);
   const lines = [
     "",
     `Nixflex gateway ready on ${gatewayUrl} (engine ${engine.url}, state ${persistNote}) in ${seconds} s.`,

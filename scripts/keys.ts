@@ -87,7 +87,8 @@ function keyIdArgument(positionals: string[], command: string): string {
   const [keyId, ...extra] = positionals;
   if (keyId === undefined) throw new UsageError(`${command} needs a KEY_ID`);
   if (extra.length > 0) throw new UsageError(`${command} takes one KEY_ID`);
-  if (!KEY_ID_PATTERN.test(keyId)) throw new UsageError(`KEY_ID must look like nxf_ followed by 32 lowercase hex characters`);
+  if (!KEY_ID_PATTERN.test(keyId))
+    throw new UsageError(`KEY_ID must look like nxf_ followed by 32 lowercase hex characters`);
   return keyId;
 }
 
@@ -102,11 +103,13 @@ function noPositionals(positionals: string[], command: string): void {
  */
 function rememberReads(kv: KVNamespace): KVNamespace {
   const seen = new Map<string, string | null>();
-  const typeOf = (arg: unknown) => (typeof arg === "string" ? arg : ((arg as { type?: string } | undefined)?.type ?? "text"));
+  const typeOf = (arg: unknown) =>
+    typeof arg === "string" ? arg : ((arg as { type?: string } | undefined)?.type ?? "text");
   const memo = {
     async get(key: string | string[], arg?: unknown) {
       const type = typeOf(arg);
-      if (Array.isArray(key) || (type !== "text" && type !== "json")) return (kv.get as (k: unknown, a: unknown) => Promise<unknown>)(key, arg);
+      if (Array.isArray(key) || (type !== "text" && type !== "json"))
+        return (kv.get as (k: unknown, a: unknown) => Promise<unknown>)(key, arg);
       if (!seen.has(key)) seen.set(key, await kv.get(key, "text"));
       const text = seen.get(key)!;
       return text === null || type === "text" ? text : JSON.parse(text);
@@ -135,8 +138,10 @@ interface Opened {
 }
 
 async function openStore(options: Common): Promise<Opened> {
-  if (options.remote && options["persist-to"] !== undefined) throw new UsageError("--persist-to is for local state; drop it with --remote");
-  if (options.remote && options["via-wrangler"]) throw new UsageError("--via-wrangler is for local state; drop it with --remote");
+  if (options.remote && options["persist-to"] !== undefined)
+    throw new UsageError("--persist-to is for local state; drop it with --remote");
+  if (options.remote && options["via-wrangler"])
+    throw new UsageError("--via-wrangler is for local state; drop it with --remote");
   const envLabel = options.env === undefined ? "" : `, env ${options.env}`;
   if (options.remote || options["via-wrangler"]) {
     const adapter = new WranglerKv({
@@ -144,7 +149,9 @@ async function openStore(options: Common): Promise<Opened> {
       environment: options.env,
     });
     const kv = rememberReads(adapter.asKvNamespace());
-    const where = options.remote ? `the remote API_KEYS namespace${envLabel}` : `local state via wrangler kv${envLabel}`;
+    const where = options.remote
+      ? `the remote API_KEYS namespace${envLabel}`
+      : `local state via wrangler kv${envLabel}`;
     return {
       kv,
       // Each wrangler call is a process (and, remotely, an API round trip): allow for it.
@@ -153,7 +160,9 @@ async function openStore(options: Common): Promise<Opened> {
       close: async () => {},
       explain(error) {
         const reason = adapter.lastError ?? (error instanceof Error ? error.message : String(error));
-        const hint = options.remote ? " (is `wrangler login` done, and the namespace id in wrangler.toml real? try --env production)" : "";
+        const hint = options.remote
+          ? " (is `wrangler login` done, and the namespace id in wrangler.toml real? try --env production)"
+          : "";
         throw new CliError(`cannot use ${where}: ${reason}${hint}`);
       },
     };
@@ -167,7 +176,12 @@ async function openStore(options: Common): Promise<Opened> {
     where: `local state ${local.where}${envLabel}`,
     close: local.close,
     explain(error) {
-      const reason = error instanceof GatewayError ? (error.detail ?? error.code) : error instanceof Error ? error.message : String(error);
+      const reason =
+        error instanceof GatewayError
+          ? (error.detail ?? error.code)
+          : error instanceof Error
+            ? error.message
+            : String(error);
       throw new CliError(`cannot use ${`local state ${local.where}`}: ${reason}`);
     },
   };
@@ -206,11 +220,23 @@ function status(key: KeyObject, now: number): string {
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join("  ").trimEnd()).join("\n");
+  return rows
+    .map((row) =>
+      row
+        .map((cell, column) => cell.padEnd(widths[column]!))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
 }
 
 async function create(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { ...COMMON, account: { type: "string" }, name: { type: "string" }, "expires-at": { type: "string" } });
+  const { values, positionals } = parse(args, {
+    ...COMMON,
+    account: { type: "string" },
+    name: { type: "string" },
+    "expires-at": { type: "string" },
+  });
   noPositionals(positionals, "create");
   const accountId = accountOption(values.account);
   const name = nameOption(values.name);
@@ -261,7 +287,14 @@ async function list(args: string[]): Promise<number> {
     const now = Date.now();
     const rows = [["KEY_ID", "NAME", "STATUS", "CREATED", "EXPIRES", "LAST USED"]];
     for (const key of data) {
-      rows.push([key.key_id, key.name, status(key, now), key.created_at, key.expires_at ?? "-", key.last_used_at ?? "-"]);
+      rows.push([
+        key.key_id,
+        key.name,
+        status(key, now),
+        key.created_at,
+        key.expires_at ?? "-",
+        key.last_used_at ?? "-",
+      ]);
     }
     out(`${table(rows)}\n\n${data.length} key(s) for account ${accountId} in ${opened.where}.`);
     return 0;
@@ -297,7 +330,8 @@ async function roll(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { ...COMMON, "grace-period-seconds": { type: "string" } });
   const keyId = keyIdArgument(positionals, "roll");
   const raw = values["grace-period-seconds"] ?? "0";
-  if (!/^\d+$/.test(raw) || Number(raw) > GRACE_MAX_S) throw new UsageError(`--grace-period-seconds must be an integer from 0 to ${GRACE_MAX_S}`);
+  if (!/^\d+$/.test(raw) || Number(raw) > GRACE_MAX_S)
+    throw new UsageError(`--grace-period-seconds must be an integer from 0 to ${GRACE_MAX_S}`);
   const grace = Number(raw);
   return withStore(values, async (opened) => {
     const accountId = await accountOf(opened, keyId);
@@ -315,7 +349,9 @@ async function roll(args: string[]): Promise<number> {
         `  key_secret  ${secret}`,
         "",
         "The new secret is shown only now; store it in a secret manager.",
-        previousUntil === null ? "The old secret stopped working now." : `The old secret keeps working until about ${previousUntil}.`,
+        previousUntil === null
+          ? "The old secret stopped working now."
+          : `The old secret keeps working until about ${previousUntil}.`,
       ].join("\n"),
     );
     return 0;
@@ -324,7 +360,8 @@ async function roll(args: string[]): Promise<number> {
 
 async function check(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { json: { type: "boolean" }, help: { type: "boolean", short: "h" } });
-  if (positionals.length !== 1) throw new UsageError("check takes one argument: SECRET, KEY_ID:SECRET, or - to read it from stdin");
+  if (positionals.length !== 1)
+    throw new UsageError("check takes one argument: SECRET, KEY_ID:SECRET, or - to read it from stdin");
   let candidate = positionals[0]!;
   if (candidate === "-") candidate = readFileSync(0, "utf8").trim();
   let reason: string | null = null;
@@ -339,7 +376,12 @@ async function check(args: string[]): Promise<number> {
     reason = "the checksum does not match: a typo, or a truncated or altered copy";
   }
   if (values.json) out(JSON.stringify(reason === null ? { valid: true } : { valid: false, reason }));
-  else out(reason === null ? "valid: format and checksum match (this does not say whether the key exists or is active)" : `invalid: ${reason}`);
+  else
+    out(
+      reason === null
+        ? "valid: format and checksum match (this does not say whether the key exists or is active)"
+        : `invalid: ${reason}`,
+    );
   return reason === null ? 0 : 1;
 }
 
@@ -348,7 +390,13 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { create, 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined) throw new UsageError("no command given");
-  if (command === "help" || command === "--help" || command === "-h" || rest.includes("--help") || rest.includes("-h")) {
+  if (
+    command === "help" ||
+    command === "--help" ||
+    command === "-h" ||
+    rest.includes("--help") ||
+    rest.includes("-h")
+  ) {
     out(USAGE);
     return 0;
   }

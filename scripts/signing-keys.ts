@@ -111,7 +111,9 @@ function readCurrent(options: Common): JwkSet {
     source = devVarsPath(options);
     text = readDevVar(source, VAR);
     if (text === undefined) {
-      throw new UsageError(`no ${VAR} in ${source}; pass --from FILE (the set you last uploaded), or run \`npm start\` once`);
+      throw new UsageError(
+        `no ${VAR} in ${source}; pass --from FILE (the set you last uploaded), or run \`npm start\` once`,
+      );
     }
   }
   try {
@@ -153,12 +155,20 @@ async function generate(args: string[]): Promise<number> {
 }
 
 async function rotate(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { ...COMMON, phase: { type: "string" }, alg: { type: "string" }, kid: { type: "string" } });
+  const { values, positionals } = parse(args, {
+    ...COMMON,
+    phase: { type: "string" },
+    alg: { type: "string" },
+    kid: { type: "string" },
+  });
   if (positionals.length > 0) throw new UsageError("rotate takes no positional arguments");
   if (values.phase === "publish") {
     if (values.kid !== undefined) throw new UsageError("--kid is for --phase activate");
     const current = readCurrent(values);
-    const key = await generateSigningJwk(values.alg === undefined ? undefined : algOption(values.alg), nextKeyTime(current));
+    const key = await generateSigningJwk(
+      values.alg === undefined ? undefined : algOption(values.alg),
+      nextKeyTime(current),
+    );
     emit(publishKey(current, key), values, "Identity signing keys: rotation phase 1 (publish) done.");
     note(
       [
@@ -217,7 +227,13 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { generate
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined) throw new UsageError("no command given");
-  if (command === "help" || command === "--help" || command === "-h" || rest.includes("--help") || rest.includes("-h")) {
+  if (
+    command === "help" ||
+    command === "--help" ||
+    command === "-h" ||
+    rest.includes("--help") ||
+    rest.includes("-h")
+  ) {
     out(USAGE);
     return 0;
   }

@@ -30,7 +30,9 @@ export function parse<T extends Options>(args: string[], options: T) {
   try {
     return parseArgs({ args, options, strict: true, allowPositionals: true, allowNegative: false });
   } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message.replace(/\. To specify a positional.*$/s, ".") : String(error));
+    throw new UsageError(
+      error instanceof Error ? error.message.replace(/\. To specify a positional.*$/s, ".") : String(error),
+    );
   }
 }
 
@@ -60,10 +62,10 @@ export function note(text: string): void {
  * only (scrubbed of anything secret-shaped), never a stack: a usage error gets the
  * usage hint, anything unexpected gets its name and message.
  */
-export async function runMain(main: () => Promise<number | void>, usageHint: string): Promise<never> {
+export async function runMain(main: () => Promise<number>, usageHint: string): Promise<never> {
   let code: number;
   try {
-    code = (await main()) ?? 0;
+    code = await main();
   } catch (error) {
     if (error instanceof UsageError) {
       note(`error: ${redact(error.message)}\n${usageHint}`);

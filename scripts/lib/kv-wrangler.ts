@@ -144,7 +144,7 @@ export class WranglerKv {
     const values = new Map<string, string | null>();
     for (let start = 0; start < keys.length; start += BULK_GET_MAX) {
       const chunk = keys.slice(start, start + BULK_GET_MAX);
-      chunk.forEach((key) => this.#checkKey(key));
+      for (const key of chunk) this.#checkKey(key);
       const result = await this.#withTempFile(JSON.stringify(chunk), (path) => this.#run(["kv", "bulk", "get", path]));
       if (result.code !== 0) this.#fail("kv bulk get", result);
       let parsed: Record<string, unknown>;
@@ -156,7 +156,8 @@ export class WranglerKv {
       for (const key of chunk) {
         // Local mode prints {key: {value}}, the API's bulk get {key: value}.
         const entry = parsed[key];
-        const value = entry !== null && typeof entry === "object" && "value" in entry ? (entry as { value: unknown }).value : entry;
+        const value =
+          entry !== null && typeof entry === "object" && "value" in entry ? (entry as { value: unknown }).value : entry;
         values.set(key, typeof value === "string" ? value : null);
       }
     }
@@ -197,7 +198,9 @@ export class WranglerKv {
     if (options.expirationTtl !== undefined) extra.push("--ttl", String(options.expirationTtl));
     if (options.expiration !== undefined) extra.push("--expiration", String(options.expiration));
     if (options.metadata !== undefined) extra.push("--metadata", JSON.stringify(options.metadata));
-    const result = await this.#withTempFile(bytes, (path) => this.#run(["kv", "key", "put", key, "--path", path, ...extra]));
+    const result = await this.#withTempFile(bytes, (path) =>
+      this.#run(["kv", "key", "put", key, "--path", path, ...extra]),
+    );
     if (result.code !== 0) this.#fail("kv key put", result);
   }
 

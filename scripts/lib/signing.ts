@@ -22,13 +22,18 @@ export const ALGS: readonly IdentityAlg[] = ["EdDSA", "ES256"];
 const KID_TIME = /^nx-(\d{8}T\d{6}Z)-/;
 
 function kidTime(date: Date): string {
-  return date.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}Z$/, "Z");
+  return date
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d{3}Z$/, "Z");
 }
 
 /** A fresh private signing JWK with `kid`, `alg` and `use: "sig"`. */
 export async function generateSigningJwk(alg: IdentityAlg = "EdDSA", now: Date = new Date()): Promise<PrivateJwk> {
   const { privateKey } =
-    alg === "EdDSA" ? await generateKeyPair("Ed25519", { extractable: true }) : await generateKeyPair("ES256", { extractable: true });
+    alg === "EdDSA"
+      ? await generateKeyPair("Ed25519", { extractable: true })
+      : await generateKeyPair("ES256", { extractable: true });
   const jwk = (await exportJWK(privateKey)) as Record<string, string>;
   const thumbprint = await calculateJwkThumbprint(jwk, "sha256");
   const kid = `nx-${kidTime(now)}-${thumbprint.slice(0, 8)}`;
@@ -59,7 +64,9 @@ function latestKidTimeMs(set: JwkSet): number | undefined {
   for (const key of set.keys) {
     const time = KID_TIME.exec(key.kid)?.[1];
     if (time === undefined) continue;
-    const ms = Date.parse(`${time.slice(0, 4)}-${time.slice(4, 6)}-${time.slice(6, 8)}T${time.slice(9, 11)}:${time.slice(11, 13)}:${time.slice(13, 15)}Z`);
+    const ms = Date.parse(
+      `${time.slice(0, 4)}-${time.slice(4, 6)}-${time.slice(6, 8)}T${time.slice(9, 11)}:${time.slice(11, 13)}:${time.slice(13, 15)}Z`,
+    );
     if (latest === undefined || ms > latest) latest = ms;
   }
   return latest;

@@ -16,5 +16,3 @@ declare global {
   type KVNamespacePutOptions = WorkersKVNamespacePutOptions;
   type RateLimit = WorkersRateLimit;
 }
-
-export {};

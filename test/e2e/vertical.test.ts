@@ -12,7 +12,8 @@ import { RECORD_TTL_MS, REVOCATION_BOUND_S } from "../../src/keys/store.ts";
 import { startStack, type CreatedKey, type Stack } from "../support/stack.ts";
 
 // SPEC §3, byte for byte.
-const UNAUTHORIZED = '{"error":{"type":"authentication_error","code":"invalid_api_key","message":"Invalid or missing API key"}}';
+const UNAUTHORIZED =
+  '{"error":{"type":"authentication_error","code":"invalid_api_key","message":"Invalid or missing API key"}}';
 const JWT_SHAPE = /eyJ[\w-]+\.[\w-]+\.[\w-]*/;
 
 const sha256 = (bytes: Uint8Array | string) => createHash("sha256").update(bytes).digest("hex");

@@ -11,13 +11,18 @@ export interface ScriptResult {
   stdout: string;
   stderr: string;
   /** stdout parsed as JSON, when it is JSON. */
+  // biome-ignore lint/suspicious/noExplicitAny: tests read the CLI's JSON answers field by field
   json: any;
 }
 
 const ANSI = /\u001b\[[0-9;]*m/g;
 
 /** `node scripts/<script>.ts ...args`, optionally fed `input` on stdin. */
-export function runScript(script: string, args: string[], options: { input?: string; cwd?: string } = {}): Promise<ScriptResult> {
+export function runScript(
+  script: string,
+  args: string[],
+  options: { input?: string; cwd?: string } = {},
+): Promise<ScriptResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(PROJECT_ROOT, "scripts", `${script}.ts`), ...args], {
       cwd: options.cwd ?? PROJECT_ROOT,

@@ -145,7 +145,11 @@ function capture(child: ChildProcess, sink: string[]): void {
   child.stderr?.setEncoding("utf8").on("data", (chunk: string) => sink.push(chunk.replace(ANSI, "")));
 }
 
-async function startDemoEngineProcess(jwksUrl: string, env: Record<string, string>, sink: string[]): Promise<{ child: ChildProcess; url: string }> {
+async function startDemoEngineProcess(
+  jwksUrl: string,
+  env: Record<string, string>,
+  sink: string[],
+): Promise<{ child: ChildProcess; url: string }> {
   const args = [DEMO_ENGINE_SCRIPT, "--port", "0", "--jwks-url", jwksUrl];
   if (env.IDENTITY_ISSUER !== undefined) args.push("--issuer", env.IDENTITY_ISSUER);
   if (env.IDENTITY_AUDIENCE !== undefined) args.push("--audience", env.IDENTITY_AUDIENCE);
@@ -184,7 +188,10 @@ async function startInProcessEngine(handler: EngineHandler): Promise<{ server: S
 async function waitForGateway(url: string, gateway: ChildProcess, log: string[], timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (exited(gateway)) throw new Error(`wrangler dev exited (${gateway.exitCode ?? gateway.signalCode}) before it was ready:\n${log.join("")}`);
+    if (exited(gateway))
+      throw new Error(
+        `wrangler dev exited (${gateway.exitCode ?? gateway.signalCode}) before it was ready:\n${log.join("")}`,
+      );
     try {
       // Any answer means the Worker runs; a misconfigured one answers 500 here, on purpose.
       await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) });
@@ -264,7 +271,12 @@ export async function startStack(options: StartStackOptions = {}): Promise<Stack
     const [file, argv] = wranglerCommand(args);
     // wrangler also writes a debug log file per run; keep it with this stack (and out of ~/.config).
     const childEnv = wranglerEnv({ WRANGLER_LOG_PATH: join(dir, "wrangler-logs") });
-    gateway = spawn(file, argv, { cwd: PROJECT_ROOT, env: childEnv, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    gateway = spawn(file, argv, {
+      cwd: PROJECT_ROOT,
+      env: childEnv,
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     entry.groups.push(gateway.pid!);
     capture(gateway, gatewayLog);
     await waitForGateway(gatewayUrl, gateway, gatewayLog, options.readyTimeoutMs ?? 90_000);
