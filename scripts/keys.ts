@@ -212,6 +212,15 @@ function settled(change: KeyChange, keyId: string, where: string): { key: KeyObj
   throw new CliError(ERRORS[change.code].message);
 }
 
+/**
+ * A key name as it is safe to show on a terminal: names come from API callers, and a
+ * control character (an ANSI escape, a carriage return) must not rewrite the operator's
+ * screen. --json output keeps the name exact.
+ */
+function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, "\uFFFD");
+}
+
 function status(key: KeyObject, now: number): string {
   if (key.revoked_at !== null) return "revoked";
   if (key.expires_at !== null && Date.parse(key.expires_at) <= now) return "expired";
@@ -253,7 +262,7 @@ async function create(args: string[]): Promise<number> {
         "",
         `  key_id      ${key.key_id}`,
         `  key_secret  ${secret}`,
-        `  name        ${key.name}`,
+        `  name        ${printable(key.name)}`,
         `  expires_at  ${key.expires_at ?? "never"}`,
         "",
         "The secret is shown only now and cannot be recovered; store it in a secret manager.",
@@ -289,7 +298,7 @@ async function list(args: string[]): Promise<number> {
     for (const key of data) {
       rows.push([
         key.key_id,
-        key.name,
+        printable(key.name),
         status(key, now),
         key.created_at,
         key.expires_at ?? "-",
@@ -317,7 +326,7 @@ async function revoke(args: string[]): Promise<number> {
       [
         already
           ? `Key ${keyId} (account ${accountId}) was already revoked at ${key.revoked_at}; nothing changed.`
-          : `Revoked key ${keyId} ("${key.name}", account ${accountId}) at ${key.revoked_at} in ${opened.where}.`,
+          : `Revoked key ${keyId} ("${printable(key.name)}", account ${accountId}) at ${key.revoked_at} in ${opened.where}.`,
         `It fails everywhere within ${REVOCATION_BOUND_S} s (KV propagation + KV edge cache + isolate cache);` +
           ` a gateway that read the key in the last ${RECORD_TTL_MS / 1000} s may accept it until its cached copy expires.`,
       ].join("\n"),

@@ -95,12 +95,14 @@ describe("keys create / list / revoke / roll", () => {
     expect(JSON.stringify(record)).not.toContain(created.key_secret);
   });
 
-  it("create prints the secret once in its human summary", async () => {
-    const result = await keys("create", "--account", "acct_cli", "--name", "Human");
+  it("create prints the secret once in its human summary, with control characters of the name neutralised", async () => {
+    const result = await keys("create", "--account", "acct_cli", "--name", "Human\u001b[2J\r");
     expect(result.code).toBe(0);
     const secrets = result.stdout.match(/nxfs_[0-9A-Za-z]{64}/g) ?? [];
     expect(secrets).toHaveLength(1);
     expect(result.stdout).toContain("shown only now");
+    expect(result.stdout).toContain("Human\uFFFD[2J\uFFFD");
+    expect(result.stdout).not.toMatch(/[\u001b\r]/);
   });
 
   it("list shows only the named account's keys", async () => {
@@ -119,7 +121,7 @@ describe("keys create / list / revoke / roll", () => {
     expect(result.code).toBe(0);
     const listed = expectSingleJson(result.stdout);
     expect(Object.keys(listed)).toEqual(["data"]);
-    expect(listed.data.map((k: { name: string }) => k.name).sort()).toEqual(["Human", "Production"]);
+    expect(listed.data.map((k: { name: string }) => k.name).sort()).toEqual(["Human\u001b[2J\r", "Production"]);
     const created = listed.data.map((k: { created_at: string }) => k.created_at);
     expect(created).toEqual([...created].sort().reverse());
     for (const key of listed.data) expect(Object.keys(key).sort()).toEqual([...KEY_OBJECT_FIELDS].sort());
