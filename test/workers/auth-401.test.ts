@@ -4,6 +4,7 @@
  * costs no KV read (SPEC §2). Keys live in the real local KV; the clock is injected.
  */
 import { env } from "cloudflare:test";
+import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { generateKeyId, generateSecret } from "../../src/keys/format.ts";
 import {
@@ -15,6 +16,7 @@ import {
   headerNames,
   STANDARD_401_BODY,
   UUID,
+  uniqueAddress,
   type Sent,
 } from "./harness.ts";
 
@@ -161,6 +163,11 @@ describe("401 matrix (SPEC §3)", () => {
     const sent = await h.send(h.request(path, { method, body }));
     expectStandard401(sent);
     expect(h.engine.calls).toHaveLength(0);
+  });
+
+  it("is what the Worker's own entry point (src/index.ts) answers without a key", async () => {
+    const res = await exports.default.fetch("https://api.nixflex.com/v1/agents", { headers: { "cf-connecting-ip": uniqueAddress() } });
+    expectStandard401({ res, body: await res.text() });
   });
 
   it("rejects a bad checksum without reading KV", async () => {

@@ -7,3 +7,8 @@ declare namespace Cloudflare {
     FUZZ_RUNS: string;
   }
 }
+
+// workerd implements node:zlib's crc32 (nodejs_compat); the workers tsconfig has no @types/node.
+declare module "node:zlib" {
+  export function crc32(data: string | ArrayBufferView, value?: number): number;
+}

@@ -167,12 +167,14 @@ function authorizations(keys: Keys): fc.Arbitrary<AuthCase> {
       ),
     },
     { weight: 1, arbitrary: invalid(key.map((k) => `Bearer ${k.keyId}:${k.secret}\u007f`)) },
-    // Unicode look-alikes in the scheme or the pair (sent as UTF-8 by the runtime).
+    // Unicode look-alikes in the scheme or the pair (sent as UTF-8 by the runtime). The
+    // pair is a fresh unknown one: workerd warns about non-ASCII header values and quotes
+    // them on stderr, which must not show a real key's secret.
     {
-      weight: 2,
+      weight: 1,
       arbitrary: invalid(
-        fc.tuple(key, fc.constantFrom(...LOOKALIKES), fc.nat()).map(([k, look, at]) => {
-          const value = `Bearer ${k.keyId}:${k.secret}`;
+        fc.tuple(fc.constantFrom(...LOOKALIKES), fc.nat()).map(([look, at]) => {
+          const value = `Bearer ${generateKeyId()}:${generateSecret()}`;
           const i = at % value.length;
           return value.slice(0, i) + look + value.slice(i + 1);
         }),

@@ -8,11 +8,16 @@ import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:
 import { decodeJwt, decodeProtectedHeader, type JWTPayload, type ProtectedHeaderParameters } from "jose";
 import { createApp, type AppDeps } from "../../src/app.ts";
 import type { VerifyPrimitives } from "../../src/auth/verify-key.ts";
+import type { Bindings } from "../../src/env.ts";
 import { LruCache } from "../../src/keys/cache.ts";
 import { createStoreCaches, KeyStore } from "../../src/keys/store.ts";
 import { createIdentityVerifier, type IdentityVerifier } from "../../src/verify/index.ts";
 
-export type TestEnv = typeof env;
+/**
+ * What a test may pass as the env: the gateway's bindings (src/env.ts), so a copy can
+ * carry values the generated wrangler types do not allow (a bad ENGINE_URL, say).
+ */
+export type TestEnv = Bindings & { TEST_ES256_SIGNING_KEYS?: string; FUZZ_RUNS?: string };
 
 export const PUBLIC_ORIGIN = "https://api.nixflex.com";
 export const JWKS_URL = `${PUBLIC_ORIGIN}/.well-known/jwks.json`;
@@ -129,7 +134,7 @@ export interface Sent {
 
 /** A gateway app with fresh caches, a recording engine and a verifier bound to its JWKS. */
 export function gateway(options: GatewayOptions = {}) {
-  const bindings = options.env ?? env;
+  const bindings: TestEnv = options.env ?? env;
   const engine = options.engine ?? recordingEngine();
   const { env: _env, engine: _engine, ...deps } = options;
   const app = createApp({

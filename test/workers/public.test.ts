@@ -4,6 +4,7 @@
  * and other methods get 405 with Allow.
  */
 import { env } from "cloudflare:test";
+import { exports } from "cloudflare:workers";
 import fc from "fast-check";
 import { CompactSign, compactVerify, importJWK, type JWK } from "jose";
 import { describe, expect, it } from "vitest";
@@ -47,6 +48,12 @@ describe("GET /healthz", () => {
     for (let i = 0; i < 3; i++) expect((await h.send(h.request("/healthz"))).res.status).toBe(200);
     expect(counting.reads() + counting.writes()).toBe(0);
     expect(h.engine.calls).toHaveLength(0);
+  });
+
+  it("is answered by the Worker's own entry point (src/index.ts) with production dependencies", async () => {
+    const res = await exports.default.fetch("https://api.nixflex.com/healthz");
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('{"status":"ok"}');
   });
 
   it("answers HEAD with 200 and no body", async () => {
