@@ -4,7 +4,7 @@
  * docs/openapi.json; test/workers/keys-openapi.test.ts fails when the file drifts.
  */
 import { LAST_USED_PRECISION_MS, REVOCATION_BOUND_S } from "../keys/store.ts";
-import { createKeysApp } from "./keys.ts";
+import { createKeysApp } from "./keys-app.ts";
 import { BODY_LIMIT_BYTES, SECURITY_SCHEME } from "./keys-schemas.ts";
 
 export const OPENAPI_VERSION = "3.1.0";

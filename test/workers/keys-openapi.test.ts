@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest";
 import checkedIn from "../../docs/openapi.json?raw";
 import { createApp } from "../../src/app.ts";
 import { ERRORS } from "../../src/errors.ts";
+import { createKeysApp } from "../../src/routes/keys-app.ts";
 import { openApiText } from "../../src/routes/keys-openapi.ts";
 import { gateway, uniqueAccount } from "./keys-support.ts";
 
@@ -228,11 +229,24 @@ describe("the document and the running routes", () => {
     return ops.sort();
   };
 
-  it("lists every route the app answers under /v1/keys, and no other", () => {
-    const served = createApp()
-      .routes.filter((route) => route.path.startsWith("/v1/keys") && route.method !== "ALL")
+  it("lists every route the key app answers, and no other", () => {
+    const served = createKeysApp()
+      .routes.filter((route) => route.method !== "ALL")
       .map((route) => `${route.method} ${route.path.replace(/:([^/]+)/g, "{$1}")}`);
     expect([...new Set(served)].sort()).toEqual(documented());
+  });
+
+  it("the gateway hands everything under /v1/keys to the key app, after authentication", () => {
+    const routes = createApp().routes.map((route) => `${route.method} ${route.path} ${route.handler.name}`);
+    expect(routes.filter((route) => / \/v1\/keys(?:\/|$| )/.test(route))).toEqual([
+      "ALL /v1/keys keys",
+      "ALL /v1/keys/* keys",
+    ]);
+    const auth = routes.indexOf("ALL /* apiKeyAuth");
+    const engine = routes.indexOf("ALL /* forwardToEngine");
+    expect(auth).toBeGreaterThanOrEqual(0);
+    expect(auth).toBeLessThan(routes.indexOf("ALL /v1/keys keys"));
+    expect(routes.indexOf("ALL /v1/keys/* keys")).toBeLessThan(engine);
   });
 
   it("every documented operation is answered by its handler, with a body the schema describes", async () => {
