@@ -19,7 +19,8 @@ type Global = typeof globalThis & {
 };
 
 const g = globalThis as Global;
-const lines: string[] = (g.__nixflexLogLines ??= []);
+g.__nixflexLogLines ??= [];
+const lines: string[] = g.__nixflexLogLines;
 let checked = 0;
 
 function render(args: unknown[]): string {

@@ -21,7 +21,8 @@ export const FORBIDDEN_SHAPES: Array<[what: string, pattern: RegExp]> = [
 export function forbiddenIn(line: string, sensitive: Iterable<string> = []): string | null {
   for (const [what, pattern] of FORBIDDEN_SHAPES) if (pattern.test(line)) return what;
   for (const value of sensitive) {
-    if (value.length >= 16 && (line.includes(value) || line.includes(value.slice(5, -6)))) return "a secret created by the suite";
+    if (value.length >= 16 && (line.includes(value) || line.includes(value.slice(5, -6))))
+      return "a secret created by the suite";
   }
   return null;
 }

@@ -84,7 +84,10 @@ const FAILURES: Array<[name: string, prepare: (clock: Clock) => Promise<string |
   [
     "an expired key",
     async (clock) => {
-      const key = await createKey({ store: adminStore({ now: clock.now }), expiresAt: new Date(clock.ms + 60_000).toISOString() });
+      const key = await createKey({
+        store: adminStore({ now: clock.now }),
+        expiresAt: new Date(clock.ms + 60_000).toISOString(),
+      });
       clock.ms += 60_001;
       return key.authorization;
     },
@@ -101,7 +104,9 @@ const FAILURES: Array<[name: string, prepare: (clock: Clock) => Promise<string |
   ],
 ];
 
-async function sendFailure(prepare: (clock: Clock) => Promise<string | undefined>): Promise<Sent & { engineCalls: number }> {
+async function sendFailure(
+  prepare: (clock: Clock) => Promise<string | undefined>,
+): Promise<Sent & { engineCalls: number }> {
   const clock = testClock();
   const authorization = await prepare(clock);
   const h = gateway({ now: clock.now });
@@ -166,7 +171,9 @@ describe("401 matrix (SPEC §3)", () => {
   });
 
   it("is what the Worker's own entry point (src/index.ts) answers without a key", async () => {
-    const res = await exports.default.fetch("https://api.nixflex.com/v1/agents", { headers: { "cf-connecting-ip": uniqueAddress() } });
+    const res = await exports.default.fetch("https://api.nixflex.com/v1/agents", {
+      headers: { "cf-connecting-ip": uniqueAddress() },
+    });
     expectStandard401({ res, body: await res.text() });
   });
 
@@ -174,7 +181,9 @@ describe("401 matrix (SPEC §3)", () => {
     const key = await createKey();
     const counting = countingKv();
     const h = gateway({ env: { ...env, API_KEYS: counting.kv } });
-    const sent = await h.send(h.request("/v1/agents", { authorization: `Bearer ${key.keyId}:${flip(key.secret, 66)}` }));
+    const sent = await h.send(
+      h.request("/v1/agents", { authorization: `Bearer ${key.keyId}:${flip(key.secret, 66)}` }),
+    );
     expectStandard401(sent);
     expect(counting.reads()).toBe(0);
     expect(counting.writes()).toBe(0);
@@ -215,7 +224,10 @@ describe("the same keys succeed when they should (controls for the matrix)", () 
 
   it("forwards a key with an expiry until that moment, then answers 401", async () => {
     const clock = testClock();
-    const key = await createKey({ store: adminStore({ now: clock.now }), expiresAt: new Date(clock.ms + 60_000).toISOString() });
+    const key = await createKey({
+      store: adminStore({ now: clock.now }),
+      expiresAt: new Date(clock.ms + 60_000).toISOString(),
+    });
     const h = gateway({ now: clock.now });
     clock.ms += 59_999;
     expect((await h.send(h.request("/v1/agents", { authorization: key.authorization }))).res.status).toBe(200);

@@ -65,7 +65,10 @@ const CASES: Case[] = [
   [
     "an expired key",
     async (clock) => {
-      const key = await createKey({ store: adminStore({ now: () => clock.ms }), expiresAt: new Date(clock.ms + 1000).toISOString() });
+      const key = await createKey({
+        store: adminStore({ now: () => clock.ms }),
+        expiresAt: new Date(clock.ms + 1000).toISOString(),
+      });
       clock.ms += 1000;
       return key.authorization;
     },
@@ -92,13 +95,16 @@ async function measure(prepare: Case[1]) {
 }
 
 describe("verification work per failure class", () => {
-  it.each(CASES)("%s costs one KV read, one digest and two 32-byte comparisons before the 401", async (_name, prepare) => {
-    const { status, body, ops, engineCalls } = await measure(prepare);
-    expect(status).toBe(401);
-    expect(body).toBe(STANDARD_401_BODY);
-    expect(engineCalls).toBe(0);
-    expect(ops).toEqual(["kv.get", "digest", "equal(32,32)", "equal(32,32)"]);
-  });
+  it.each(CASES)(
+    "%s costs one KV read, one digest and two 32-byte comparisons before the 401",
+    async (_name, prepare) => {
+      const { status, body, ops, engineCalls } = await measure(prepare);
+      expect(status).toBe(401);
+      expect(body).toBe(STANDARD_401_BODY);
+      expect(engineCalls).toBe(0);
+      expect(ops).toEqual(["kv.get", "digest", "equal(32,32)", "equal(32,32)"]);
+    },
+  );
 
   it("is the same sequence of operations for every class", async () => {
     const sequences = new Map<string, string>();

@@ -9,7 +9,16 @@ import { createApp } from "../../src/app.ts";
 import { defaultPrimitives } from "../../src/auth/verify-key.ts";
 import { LruCache } from "../../src/keys/cache.ts";
 import { createStoreCaches } from "../../src/keys/store.ts";
-import { createKey, gateway, recordingEngine, uniqueAddress, UUID, type Sent, type TestEnv, type TestKey } from "./harness.ts";
+import {
+  createKey,
+  gateway,
+  recordingEngine,
+  uniqueAddress,
+  UUID,
+  type Sent,
+  type TestEnv,
+  type TestKey,
+} from "./harness.ts";
 
 const MESSAGES = {
   bad_gateway: "The API engine could not be reached; retry later",
@@ -19,7 +28,13 @@ const MESSAGES = {
   internal_error: "An internal error occurred; retry later and quote the request id if it persists",
 } as const;
 
-const STATUS = { bad_gateway: 502, gateway_timeout: 504, service_unavailable: 503, configuration_error: 500, internal_error: 500 } as const;
+const STATUS = {
+  bad_gateway: 502,
+  gateway_timeout: 504,
+  service_unavailable: 503,
+  configuration_error: 500,
+  internal_error: 500,
+} as const;
 
 /** Asserts the SPEC §7 envelope, byte for byte, with its headers. */
 function expectApiError({ res, body }: Sent, code: keyof typeof MESSAGES): void {
@@ -61,7 +76,9 @@ describe("engine failures (SPEC §4)", () => {
     const app = createApp({ caches: createStoreCaches(), blocked: new LruCache(10) });
     const ctx = createExecutionContext();
     const res = await app.fetch(
-      new Request("https://api.nixflex.com/v1/agents", { headers: { authorization: key.authorization, "cf-connecting-ip": uniqueAddress() } }),
+      new Request("https://api.nixflex.com/v1/agents", {
+        headers: { authorization: key.authorization, "cf-connecting-ip": uniqueAddress() },
+      }),
       bindings,
       ctx,
     );
@@ -115,7 +132,12 @@ describe("engine failures (SPEC §4)", () => {
 
 describe("key store failures (SPEC §4: fail closed)", () => {
   const failingKv = (get: () => Promise<unknown>) =>
-    ({ ...env.API_KEYS, get, put: env.API_KEYS.put.bind(env.API_KEYS), list: env.API_KEYS.list.bind(env.API_KEYS) }) as unknown as KVNamespace;
+    ({
+      ...env.API_KEYS,
+      get,
+      put: env.API_KEYS.put.bind(env.API_KEYS),
+      list: env.API_KEYS.list.bind(env.API_KEYS),
+    }) as unknown as KVNamespace;
 
   it("answers 503 service_unavailable when KV get fails, and never calls the engine", async () => {
     const kv = failingKv(() => Promise.reject(new Error("KV GET failed: 500 Internal Server Error")));
@@ -183,17 +205,33 @@ describe("bad configuration (SPEC §8: fail closed, name the setting)", () => {
     ["IDENTITY_SIGNING_KEYS is missing", "IDENTITY_SIGNING_KEYS", () => ({ IDENTITY_SIGNING_KEYS: undefined })],
     ["IDENTITY_SIGNING_KEYS is not JSON", "IDENTITY_SIGNING_KEYS", () => ({ IDENTITY_SIGNING_KEYS: "{keys:[" })],
     ["IDENTITY_SIGNING_KEYS has no keys member", "IDENTITY_SIGNING_KEYS", () => ({ IDENTITY_SIGNING_KEYS: "{}" })],
-    ["IDENTITY_SIGNING_KEYS has an empty key list", "IDENTITY_SIGNING_KEYS", () => ({ IDENTITY_SIGNING_KEYS: '{"keys":[]}' })],
-    ["IDENTITY_SIGNING_KEYS is a bare key, not a set", "IDENTITY_SIGNING_KEYS", () => ({ IDENTITY_SIGNING_KEYS: JSON.stringify(parsedKeys().keys[0]) })],
+    [
+      "IDENTITY_SIGNING_KEYS has an empty key list",
+      "IDENTITY_SIGNING_KEYS",
+      () => ({ IDENTITY_SIGNING_KEYS: '{"keys":[]}' }),
+    ],
+    [
+      "IDENTITY_SIGNING_KEYS is a bare key, not a set",
+      "IDENTITY_SIGNING_KEYS",
+      () => ({ IDENTITY_SIGNING_KEYS: JSON.stringify(parsedKeys().keys[0]) }),
+    ],
     [
       "IDENTITY_SIGNING_KEYS holds a public-only key",
       "IDENTITY_SIGNING_KEYS",
-      () => ({ IDENTITY_SIGNING_KEYS: signingKeys((keys) => void delete keys[0]!.d) }),
+      () => ({
+        IDENTITY_SIGNING_KEYS: signingKeys((keys) => {
+          delete keys[0]!.d;
+        }),
+      }),
     ],
     [
       "IDENTITY_SIGNING_KEYS holds a public-only second key",
       "IDENTITY_SIGNING_KEYS",
-      () => ({ IDENTITY_SIGNING_KEYS: signingKeys((keys) => void delete keys[1]!.d) }),
+      () => ({
+        IDENTITY_SIGNING_KEYS: signingKeys((keys) => {
+          delete keys[1]!.d;
+        }),
+      }),
     ],
     [
       "IDENTITY_SIGNING_KEYS holds an RSA key",
@@ -203,22 +241,38 @@ describe("bad configuration (SPEC §8: fail closed, name the setting)", () => {
     [
       "IDENTITY_SIGNING_KEYS holds two keys with the same kid",
       "IDENTITY_SIGNING_KEYS",
-      () => ({ IDENTITY_SIGNING_KEYS: signingKeys((keys) => void (keys[1]!.kid = keys[0]!.kid)) }),
+      () => ({
+        IDENTITY_SIGNING_KEYS: signingKeys((keys) => {
+          keys[1]!.kid = keys[0]!.kid;
+        }),
+      }),
     ],
     [
       "IDENTITY_SIGNING_KEYS holds a key without a kid",
       "IDENTITY_SIGNING_KEYS",
-      () => ({ IDENTITY_SIGNING_KEYS: signingKeys((keys) => void delete keys[0]!.kid) }),
+      () => ({
+        IDENTITY_SIGNING_KEYS: signingKeys((keys) => {
+          delete keys[0]!.kid;
+        }),
+      }),
     ],
     [
       "IDENTITY_SIGNING_KEYS holds an encryption key",
       "IDENTITY_SIGNING_KEYS",
-      () => ({ IDENTITY_SIGNING_KEYS: signingKeys((keys) => void (keys[0]!.use = "enc")) }),
+      () => ({
+        IDENTITY_SIGNING_KEYS: signingKeys((keys) => {
+          keys[0]!.use = "enc";
+        }),
+      }),
     ],
     [
       "IDENTITY_SIGNING_KEYS declares the wrong alg for a key",
       "IDENTITY_SIGNING_KEYS",
-      () => ({ IDENTITY_SIGNING_KEYS: signingKeys((keys) => void (keys[0]!.alg = "ES256")) }),
+      () => ({
+        IDENTITY_SIGNING_KEYS: signingKeys((keys) => {
+          keys[0]!.alg = "ES256";
+        }),
+      }),
     ],
     ["API_KEYS is not bound", "API_KEYS", () => ({ API_KEYS: undefined })],
   ];
@@ -231,23 +285,30 @@ describe("bad configuration (SPEC §8: fail closed, name the setting)", () => {
     ["GET", "/v1/agents", false],
   ];
 
-  it.each(CASES)("answers 500 configuration_error on every path when %s, and logs the setting", async (_what, setting, patch) => {
-    const bindings = { ...env, ...patch() } as TestEnv;
-    const lines = spyConsole();
-    const h = gateway({ env: bindings });
-    for (const [method, path, withKey] of PATHS) {
-      const sent = await h.send(
-        h.request(path, { method, body: method === "POST" ? "{}" : undefined, authorization: withKey ? key.authorization : undefined }),
-      );
-      expectApiError(sent, "configuration_error");
-      expect(sent.body).not.toContain(setting);
-    }
-    expect(h.engine.calls).toHaveLength(0);
-    const configLines = lines().filter((line) => line.includes('"configuration_error"'));
-    expect(configLines.length).toBeGreaterThanOrEqual(PATHS.length);
-    for (const line of configLines) expect(line).toContain(setting);
-    for (const line of lines()) expect(line).not.toMatch(/"d":|"p":|"q":/);
-  });
+  it.each(CASES)(
+    "answers 500 configuration_error on every path when %s, and logs the setting",
+    async (_what, setting, patch) => {
+      const bindings = { ...env, ...patch() } as TestEnv;
+      const lines = spyConsole();
+      const h = gateway({ env: bindings });
+      for (const [method, path, withKey] of PATHS) {
+        const sent = await h.send(
+          h.request(path, {
+            method,
+            body: method === "POST" ? "{}" : undefined,
+            authorization: withKey ? key.authorization : undefined,
+          }),
+        );
+        expectApiError(sent, "configuration_error");
+        expect(sent.body).not.toContain(setting);
+      }
+      expect(h.engine.calls).toHaveLength(0);
+      const configLines = lines().filter((line) => line.includes('"configuration_error"'));
+      expect(configLines.length).toBeGreaterThanOrEqual(PATHS.length);
+      for (const line of configLines) expect(line).toContain(setting);
+      for (const line of lines()) expect(line).not.toMatch(/"d":|"p":|"q":/);
+    },
+  );
 
   it("answers 500 configuration_error instead of forwarding when the signing key cannot be imported", async () => {
     const broken = signingKeys((keys) => {
@@ -259,7 +320,9 @@ describe("bad configuration (SPEC §8: fail closed, name the setting)", () => {
     const sent = await h.send(h.request("/v1/agents", { authorization: key.authorization }));
     expectApiError(sent, "configuration_error");
     expect(h.engine.calls).toHaveLength(0);
-    expect(lines().some((line) => line.includes("configuration_error") && line.includes("IDENTITY_SIGNING_KEYS"))).toBe(true);
+    expect(lines().some((line) => line.includes("configuration_error") && line.includes("IDENTITY_SIGNING_KEYS"))).toBe(
+      true,
+    );
   });
 
   it("recovers once the configuration is fixed (a new env object is parsed afresh)", async () => {
@@ -283,7 +346,8 @@ describe("unexpected exceptions (SPEC §7)", () => {
     });
     const sent = await h.send(h.request("/v1/agents", { authorization: key.authorization }));
     expectApiError(sent, "internal_error");
-    for (const leak of ["kaboom", "RangeError", "hash.ts", "internal.nixflex", "stack", " at "]) expect(sent.body).not.toContain(leak);
+    for (const leak of ["kaboom", "RangeError", "hash.ts", "internal.nixflex", "stack", " at "])
+      expect(sent.body).not.toContain(leak);
     expect(h.engine.calls).toHaveLength(0);
     const requestId = sent.res.headers.get("x-request-id")!;
     expect(lines().some((line) => line.includes('"internal_error"') && line.includes(requestId))).toBe(true);

@@ -146,24 +146,35 @@ describe("request headers the engine receives", () => {
     expect(seen.url).toBe(`${ENGINE_ORIGIN}/v1/agents/agt_1/calls${search}`);
   });
 
-  it.each(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])("forwards %s with that method", async (method) => {
-    const body = method === "GET" || method === "HEAD" ? undefined : "payload";
-    const { seen } = await forwardOnce({ method, body });
-    expect(seen.method).toBe(method);
-    if (body !== undefined) expect(await seen.text()).toBe(body);
-  });
+  it.each(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])(
+    "forwards %s with that method",
+    async (method) => {
+      const body = method === "GET" || method === "HEAD" ? undefined : "payload";
+      const { seen } = await forwardOnce({ method, body });
+      expect(seen.method).toBe(method);
+      if (body !== undefined) expect(await seen.text()).toBe(body);
+    },
+  );
 });
 
 describe("the identity token", () => {
   it("verifies with the shipped verifier against the gateway's own JWKS", async () => {
     const { h, key, seen, res } = await forwardOnce();
     const identity = await h.verifier()(seen);
-    expect(identity).toEqual({ accountId: key.accountId, keyId: key.keyId, requestId: res.headers.get("x-request-id") });
+    expect(identity).toEqual({
+      accountId: key.accountId,
+      keyId: key.keyId,
+      requestId: res.headers.get("x-request-id"),
+    });
   });
 
   it("carries typ nixflex-identity+jwt, the first configured kid and EdDSA by default", async () => {
     const { token } = await forwardOnce();
-    expect(jwtParts(token).header).toEqual({ alg: "EdDSA", kid: firstKid(env.IDENTITY_SIGNING_KEYS), typ: "nixflex-identity+jwt" });
+    expect(jwtParts(token).header).toEqual({
+      alg: "EdDSA",
+      kid: firstKid(env.IDENTITY_SIGNING_KEYS),
+      typ: "nixflex-identity+jwt",
+    });
   });
 
   it("claims the account as sub, the key_id, the method as htm and the path without query as htu", async () => {
@@ -190,7 +201,9 @@ describe("the identity token", () => {
     const { payload } = jwtParts(token);
     expect(payload.iss).toBe("https://edge.example.test");
     expect(payload.aud).toBe("engine-eu");
-    await expect(h.verifier({ issuer: "https://edge.example.test", audience: "engine-eu" })(seen)).resolves.toBeDefined();
+    await expect(
+      h.verifier({ issuer: "https://edge.example.test", audience: "engine-eu" })(seen),
+    ).resolves.toBeDefined();
     await expect(h.verifier()(seen)).rejects.toMatchObject({ code: "ERR_IDENTITY_CLAIM" });
   });
 
@@ -225,14 +238,20 @@ describe("the identity token", () => {
   it("is signed with ES256 when the first configured key is P-256, and still verifies", async () => {
     const bindings = { ...env, IDENTITY_SIGNING_KEYS: env.TEST_ES256_SIGNING_KEYS };
     const { token, h, seen, key } = await forwardOnce({ env: bindings });
-    expect(jwtParts(token).header).toEqual({ alg: "ES256", kid: firstKid(env.TEST_ES256_SIGNING_KEYS), typ: "nixflex-identity+jwt" });
+    expect(jwtParts(token).header).toEqual({
+      alg: "ES256",
+      kid: firstKid(env.TEST_ES256_SIGNING_KEYS),
+      typ: "nixflex-identity+jwt",
+    });
     await expect(h.verifier()(seen)).resolves.toMatchObject({ accountId: key.accountId, keyId: key.keyId });
   });
 
   it("is rejected by a verifier that only knows another gateway's keys", async () => {
     const { seen } = await forwardOnce({ env: { ...env, IDENTITY_SIGNING_KEYS: env.TEST_ES256_SIGNING_KEYS } });
     // The default-keys gateway publishes no test-ec-1 key: the token must not verify there.
-    const error = await gateway().verifier()(seen).catch((e: unknown) => e);
+    const error = await gateway()
+      .verifier()(seen)
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(IdentityError);
     expect((error as IdentityError).code).toBe("ERR_IDENTITY_INVALID");
   });
@@ -289,7 +308,7 @@ describe("bodies", () => {
     expect(received).toBe(8 * MIB);
     expect(reads).toBeGreaterThan(1);
     const sent = new Uint8Array(8 * MIB);
-    chunks.forEach((chunk, i) => sent.set(chunk, i * chunk.byteLength));
+    for (const [i, chunk] of chunks.entries()) sent.set(chunk, i * chunk.byteLength);
     const engineHash = Array.from(new Uint8Array(await digest.digest), (b) => b.toString(16).padStart(2, "0")).join("");
     expect(engineHash).toBe(await sha256Hex(sent));
   });
@@ -335,7 +354,7 @@ describe("bodies", () => {
       offset += p.byteLength;
     }
     const sent = new Uint8Array(8 * MIB);
-    chunks.forEach((chunk, i) => sent.set(chunk, i * chunk.byteLength));
+    for (const [i, chunk] of chunks.entries()) sent.set(chunk, i * chunk.byteLength);
     expect(received.byteLength).toBe(8 * MIB);
     expect(await sha256Hex(received)).toBe(await sha256Hex(sent));
   });
@@ -344,7 +363,10 @@ describe("bodies", () => {
     const key = await createKey();
     const payload = randomBytes(3 * MIB + 17);
     const engine = recordingEngine(
-      () => new Response(payload, { headers: { "content-length": String(payload.byteLength), "content-type": "application/octet-stream" } }),
+      () =>
+        new Response(payload, {
+          headers: { "content-length": String(payload.byteLength), "content-type": "application/octet-stream" },
+        }),
     );
     const h = gateway({ engine });
     const ctx = createExecutionContext();
@@ -398,7 +420,9 @@ describe("the engine's answer", () => {
     const engine = recordingEngine(() => new Response(null, { status: 204 }));
     const key = await createKey();
     const h = gateway({ engine });
-    const { res, body } = await h.send(h.request("/v1/agents/1", { method: "DELETE", authorization: key.authorization }));
+    const { res, body } = await h.send(
+      h.request("/v1/agents/1", { method: "DELETE", authorization: key.authorization }),
+    );
     expect(res.status).toBe(204);
     expect(body).toBe("");
   });
@@ -427,18 +451,35 @@ describe("the engine's answer", () => {
   });
 
   it.each([
-    ["Location on the engine origin", "location", `${ENGINE_ORIGIN}/v1/agents/agt_9?x=1#top`, `${PUBLIC_ORIGIN}/v1/agents/agt_9?x=1#top`],
+    [
+      "Location on the engine origin",
+      "location",
+      `${ENGINE_ORIGIN}/v1/agents/agt_9?x=1#top`,
+      `${PUBLIC_ORIGIN}/v1/agents/agt_9?x=1#top`,
+    ],
     ["Location on the engine host, another port", "location", "http://127.0.0.1:9999/v1/a", `${PUBLIC_ORIGIN}/v1/a`],
     ["Location on the engine host, https", "location", "https://127.0.0.1/v1/b", `${PUBLIC_ORIGIN}/v1/b`],
-    ["Content-Location on the engine origin", "content-location", `${ENGINE_ORIGIN}/v1/agents/agt_9`, `${PUBLIC_ORIGIN}/v1/agents/agt_9`],
+    [
+      "Content-Location on the engine origin",
+      "content-location",
+      `${ENGINE_ORIGIN}/v1/agents/agt_9`,
+      `${PUBLIC_ORIGIN}/v1/agents/agt_9`,
+    ],
     ["Location on another host", "location", "https://cdn.nixflex.com/files/1", "https://cdn.nixflex.com/files/1"],
-    ["Location on a look-alike host", "location", "http://127.0.0.1.evil.example:8788/x", "http://127.0.0.1.evil.example:8788/x"],
+    [
+      "Location on a look-alike host",
+      "location",
+      "http://127.0.0.1.evil.example:8788/x",
+      "http://127.0.0.1.evil.example:8788/x",
+    ],
     ["a relative Location", "location", "/v1/agents/agt_9", "/v1/agents/agt_9"],
   ])("rewrites or keeps %s", async (_name, header, value, expected) => {
     const engine = recordingEngine(() => new Response(null, { status: 303, headers: { [header]: value } }));
     const key = await createKey();
     const h = gateway({ engine });
-    const { res } = await h.send(h.request("/v1/agents", { method: "POST", body: "{}", authorization: key.authorization }));
+    const { res } = await h.send(
+      h.request("/v1/agents", { method: "POST", body: "{}", authorization: key.authorization }),
+    );
     expect(res.status).toBe(303);
     expect(res.headers.get(header)).toBe(expected);
   });

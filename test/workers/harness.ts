@@ -37,7 +37,8 @@ export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
  */
 export function rememberSensitive(value: string): void {
   const g = globalThis as { __nixflexSensitive?: Set<string> };
-  (g.__nixflexSensitive ??= new Set()).add(value);
+  g.__nixflexSensitive ??= new Set();
+  g.__nixflexSensitive.add(value);
 }
 
 let addressCounter = 0;
@@ -60,7 +61,9 @@ export interface RecordingEngine {
 /** The default engine answer; like any HTTP response to HEAD (as `fetch` returns it), a HEAD answer has no body. */
 const engineOk = (request: Request) => new Response(request.method === "HEAD" ? null : "engine ok", { status: 200 });
 
-export function recordingEngine(answer: (request: Request) => Response | Promise<Response> = engineOk): RecordingEngine {
+export function recordingEngine(
+  answer: (request: Request) => Response | Promise<Response> = engineOk,
+): RecordingEngine {
   const calls: Request[] = [];
   const engineFetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
     const request = input instanceof Request && init === undefined ? input : new Request(input, init);
@@ -167,7 +170,8 @@ export function gateway(options: GatewayOptions = {}) {
     return createIdentityVerifier({
       jwksUrl: JWKS_URL,
       ...overrides,
-      fetch: (url, init) => app.fetch(new Request(url as string, init), bindings, createExecutionContext()) as Promise<Response>,
+      fetch: (url, init) =>
+        app.fetch(new Request(url as string, init), bindings, createExecutionContext()) as Promise<Response>,
     });
   }
 

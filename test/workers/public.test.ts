@@ -109,9 +109,19 @@ describe("GET /.well-known/jwks.json", () => {
   });
 
   it("never publishes a private member, whatever extra members the configured keys carry", async () => {
-    const available = [...configured(env.IDENTITY_SIGNING_KEYS), ...configured(env.TEST_ES256_SIGNING_KEYS).filter((k) => k.kty === "EC")];
-    const secretish = fc.string({ unit: fc.constantFrom(..."ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"), minLength: 16, maxLength: 40 });
-    const extraName = fc.oneof(fc.constantFrom(...PRIVATE_MEMBERS, "x5c", "key_ops", "ext", "n", "e"), fc.string({ minLength: 1, maxLength: 8 }));
+    const available = [
+      ...configured(env.IDENTITY_SIGNING_KEYS),
+      ...configured(env.TEST_ES256_SIGNING_KEYS).filter((k) => k.kty === "EC"),
+    ];
+    const secretish = fc.string({
+      unit: fc.constantFrom(..."ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+      minLength: 16,
+      maxLength: 40,
+    });
+    const extraName = fc.oneof(
+      fc.constantFrom(...PRIVATE_MEMBERS, "x5c", "key_ops", "ext", "n", "e"),
+      fc.string({ minLength: 1, maxLength: 8 }),
+    );
     const reserved = new Set(["kid", "kty", "crv", "x", "y", "use", "alg", "__proto__"]);
     await fc.assert(
       fc.asyncProperty(
@@ -122,7 +132,11 @@ describe("GET /.well-known/jwks.json", () => {
             const extra = Object.fromEntries(Object.entries(extras[i]!).filter(([name]) => !reserved.has(name)));
             return { ...extra, ...k, d: k.d };
           });
-          const secrets = keys.flatMap((k) => Object.entries(k).filter(([n]) => !reserved.has(n)).map(([, v]) => String(v)));
+          const secrets = keys.flatMap((k) =>
+            Object.entries(k)
+              .filter(([n]) => !reserved.has(n))
+              .map(([, v]) => String(v)),
+          );
           const bindings = { ...env, IDENTITY_SIGNING_KEYS: JSON.stringify({ keys }) } as TestEnv;
           const h = gateway({ env: bindings });
           const { res, body } = await h.send(h.request("/.well-known/jwks.json"));

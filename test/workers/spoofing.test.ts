@@ -44,7 +44,14 @@ describe("client headers that imitate the gateway's", () => {
   it("drops x-nixflex-* in every casing, sent several times", async () => {
     const [h, key] = [gateway(), await createKey()];
     const headers = new Headers();
-    for (const name of ["X-Nixflex-Identity", "x-nixflex-identity", "X-NIXFLEX-IDENTITY", "X-Nixflex-Account-Id", "x-NIXFLEX-key-id", "X-Nixflex-Request-Id"]) {
+    for (const name of [
+      "X-Nixflex-Identity",
+      "x-nixflex-identity",
+      "X-NIXFLEX-IDENTITY",
+      "X-Nixflex-Account-Id",
+      "x-NIXFLEX-key-id",
+      "X-Nixflex-Request-Id",
+    ]) {
       headers.append(name, "acct_victim");
       headers.append(name, "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhY2N0X3ZpY3RpbSJ9.");
     }
@@ -110,7 +117,9 @@ describe("a validly signed identity token captured from an earlier forward", () 
 
   it("does not authenticate a request that carries no key", async () => {
     const { h, token } = await capture();
-    const { res, body } = await h.send(h.request("/v1/calls", { method: "POST", body: "{}", headers: { "X-Nixflex-Identity": token } }));
+    const { res, body } = await h.send(
+      h.request("/v1/calls", { method: "POST", body: "{}", headers: { "X-Nixflex-Identity": token } }),
+    );
     expect(res.status).toBe(401);
     expect(body).toBe(STANDARD_401_BODY);
     expect(h.engine.calls).toHaveLength(1);
@@ -118,7 +127,9 @@ describe("a validly signed identity token captured from an earlier forward", () 
 
   it("does not authenticate when sent as the Bearer credential", async () => {
     const { h, token } = await capture();
-    const { res } = await h.send(h.request("/v1/calls", { method: "POST", body: "{}", authorization: `Bearer ${token}` }));
+    const { res } = await h.send(
+      h.request("/v1/calls", { method: "POST", body: "{}", authorization: `Bearer ${token}` }),
+    );
     expect(res.status).toBe(401);
     expect(h.engine.calls).toHaveLength(1);
   });
@@ -126,7 +137,11 @@ describe("a validly signed identity token captured from an earlier forward", () 
   it("is replaced by a fresh token for the caller's own account when sent alongside another key", async () => {
     const { h, token } = await capture();
     const attacker = await createKey({ accountId: "acct_attacker" });
-    const seen = await forwardWith(h, attacker, new Headers({ "x-nixflex-identity": token, "X-NIXFLEX-IDENTITY": token }));
+    const seen = await forwardWith(
+      h,
+      attacker,
+      new Headers({ "x-nixflex-identity": token, "X-NIXFLEX-IDENTITY": token }),
+    );
     for (const [, value] of seen.headers) expect(value).not.toContain(token);
     await expectOnlyGatewayValues(h, attacker, seen);
     expect(jwtParts(seen.headers.get("x-nixflex-identity")!).payload.sub).toBe("acct_attacker");
@@ -140,7 +155,9 @@ describe("a validly signed identity token captured from an earlier forward", () 
   ])("is rejected by the verifier when replayed straight at the engine with %s", async (_name, method, path) => {
     const { h, token } = await capture();
     const replay = new Request(ENGINE_ORIGIN + path, { method, headers: { "x-nixflex-identity": token } });
-    const error = await h.verifier()(replay).catch((e: unknown) => e);
+    const error = await h
+      .verifier()(replay)
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(IdentityError);
     expect((error as IdentityError).code).toBe("ERR_IDENTITY_MISMATCH");
   });
@@ -149,7 +166,10 @@ describe("a validly signed identity token captured from an earlier forward", () 
     // The residual risk SPEC §4 accepts: a header captured on the engine's side of the
     // gateway can be replayed against the same endpoint until it expires.
     const { h, token, victim } = await capture();
-    const replay = new Request(`${ENGINE_ORIGIN}/v1/calls`, { method: "POST", headers: { "x-nixflex-identity": token } });
+    const replay = new Request(`${ENGINE_ORIGIN}/v1/calls`, {
+      method: "POST",
+      headers: { "x-nixflex-identity": token },
+    });
     await expect(h.verifier()(replay)).resolves.toMatchObject({ accountId: victim.accountId });
     expect(jwtParts(token).payload.exp! - jwtParts(token).payload.iat!).toBeLessThanOrEqual(60);
   });

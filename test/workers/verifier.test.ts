@@ -32,7 +32,13 @@ beforeAll(async () => {
 /** Forwards one request and returns what the engine received (its identity header included). */
 async function captured(method = "POST", path = "/v1/calls"): Promise<Request> {
   const before = h.engine.calls.length;
-  await h.send(h.request(path, { method, body: method === "GET" || method === "HEAD" ? undefined : "{}", authorization: key.authorization }));
+  await h.send(
+    h.request(path, {
+      method,
+      body: method === "GET" || method === "HEAD" ? undefined : "{}",
+      authorization: key.authorization,
+    }),
+  );
   return h.engine.calls[before]!;
 }
 
@@ -67,7 +73,9 @@ async function sign(
 ): Promise<string> {
   const jwk = signingKeys()[options.keyIndex ?? 0]!;
   const cryptoKey = options.key ?? ((await importJWK(jwk, "EdDSA")) as CryptoKey);
-  return new SignJWT(claims).setProtectedHeader({ alg: "EdDSA", kid: jwk.kid, typ: TYP, ...options.header }).sign(cryptoKey);
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: "EdDSA", kid: jwk.kid, typ: TYP, ...options.header })
+    .sign(cryptoKey);
 }
 
 async function rejection(promise: Promise<unknown>): Promise<IdentityErrorCode> {
@@ -83,7 +91,11 @@ describe("the plain Request form", () => {
   it("accepts a fresh token for the request it was issued for", async () => {
     const seen = await captured();
     const identity = await h.verifier()(seen);
-    expect(identity).toEqual({ accountId: key.accountId, keyId: key.keyId, requestId: seen.headers.get("x-request-id") });
+    expect(identity).toEqual({
+      accountId: key.accountId,
+      keyId: key.keyId,
+      requestId: seen.headers.get("x-request-id"),
+    });
   });
 
   it("rejects a request without the identity header as ERR_IDENTITY_MISSING", async () => {
@@ -200,11 +212,16 @@ describe("the plain Request form", () => {
 
   it("binds the path but not the query string (htu has no query, SPEC §4)", async () => {
     const token = (await captured("GET", "/v1/agents?limit=1")).headers.get("x-nixflex-identity")!;
-    await expect(h.verifier()(engineRequest(token, "GET", "/v1/agents?limit=100"))).resolves.toMatchObject({ keyId: key.keyId });
+    await expect(h.verifier()(engineRequest(token, "GET", "/v1/agents?limit=100"))).resolves.toMatchObject({
+      keyId: key.keyId,
+    });
   });
 
   it("accepts a token signed by the second published key (signing-key rotation)", async () => {
-    const token = await sign(validClaims(), { keyIndex: 1, key: (await importJWK(signingKeys()[1]!, "EdDSA")) as CryptoKey });
+    const token = await sign(validClaims(), {
+      keyIndex: 1,
+      key: (await importJWK(signingKeys()[1]!, "EdDSA")) as CryptoKey,
+    });
     await expect(h.verifier()(engineRequest(token))).resolves.toMatchObject({ accountId: key.accountId });
   });
 
@@ -226,7 +243,11 @@ describe("the plain Request form", () => {
     const options = {
       jwksUrl: `${JWKS_URL}?instance=${crypto.randomUUID()}`,
       fetch: (url: string | URL | Request, init?: RequestInit) =>
-        h.app.fetch(new Request(url as string, init), env, { waitUntil() {}, passThroughOnException() {}, props: {} }) as Promise<Response>,
+        h.app.fetch(new Request(url as string, init), env, {
+          waitUntil() {},
+          passThroughOnException() {},
+          props: {},
+        }) as Promise<Response>,
     };
     await expect(verifyIdentity(await captured(), options)).resolves.toMatchObject({ accountId: key.accountId });
     expect(await rejection(verifyIdentity(engineRequest(null), options))).toBe("ERR_IDENTITY_MISSING");
@@ -239,7 +260,12 @@ describe("the Hono middleware form", () => {
     app.use(
       identityMiddleware({
         jwksUrl: JWKS_URL,
-        fetch: (url, init) => h.app.fetch(new Request(url as string, init), env, { waitUntil() {}, passThroughOnException() {}, props: {} }) as Promise<Response>,
+        fetch: (url, init) =>
+          h.app.fetch(new Request(url as string, init), env, {
+            waitUntil() {},
+            passThroughOnException() {},
+            props: {},
+          }) as Promise<Response>,
       }),
     );
     app.all("*", (c) => c.json(c.var.identity));
@@ -250,7 +276,11 @@ describe("the Hono middleware form", () => {
     const seen = await captured();
     const res = await engineApp().fetch(seen);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ accountId: key.accountId, keyId: key.keyId, requestId: seen.headers.get("x-request-id") });
+    expect(await res.json()).toEqual({
+      accountId: key.accountId,
+      keyId: key.keyId,
+      requestId: seen.headers.get("x-request-id"),
+    });
   });
 
   it("answers 401 with the error code when the header is missing", async () => {
@@ -268,7 +298,9 @@ describe("the Hono middleware form", () => {
 
   it("answers 503 when the JWKS cannot be fetched", async () => {
     const app = new Hono<{ Variables: IdentityVariables }>();
-    app.use(identityMiddleware({ jwksUrl: JWKS_URL, fetch: () => Promise.resolve(new Response("down", { status: 503 })) }));
+    app.use(
+      identityMiddleware({ jwksUrl: JWKS_URL, fetch: () => Promise.resolve(new Response("down", { status: 503 })) }),
+    );
     app.all("*", (c) => c.json(c.var.identity));
     const res = await app.fetch(await captured());
     expect(res.status).toBe(503);
