@@ -31,13 +31,16 @@ export async function openLocalKv(options: { persistTo?: string; environment?: s
   process.env.WRANGLER_LOG ??= "error";
   let proxy: Awaited<ReturnType<typeof getPlatformProxy<Record<string, unknown>>>>;
   try {
-    proxy = await getPlatformProxy<Record<string, unknown>>({
-      configPath: WRANGLER_CONFIG,
-      environment: options.environment,
-      // wrangler dev keeps its state in <persist-to>/v3; getPlatformProxy wants that inner path.
-      persist: { path: join(root, "v3") },
-      remoteBindings: false,
-    });
+    // Even starting can meet the database locked by another process: try again (see BUSY).
+    proxy = await withRetry(() =>
+      getPlatformProxy<Record<string, unknown>>({
+        configPath: WRANGLER_CONFIG,
+        environment: options.environment,
+        // wrangler dev keeps its state in <persist-to>/v3; getPlatformProxy wants that inner path.
+        persist: { path: join(root, "v3") },
+        remoteBindings: false,
+      }),
+    );
   } finally {
     if (logLevel === undefined) delete process.env.WRANGLER_LOG;
     else process.env.WRANGLER_LOG = logLevel;
@@ -47,5 +50,39 @@ export async function openLocalKv(options: { persistTo?: string; environment?: s
     await proxy.dispose();
     throw new Error(`wrangler.toml has no KV binding named ${KV_BINDING}`);
   }
-  return { kv, where: root, close: () => proxy.dispose() };
+  return { kv: retryingWhenBusy(kv), where: root, close: () => proxy.dispose() };
+}
+
+/**
+ * Local KV state is one SQLite database; when another process (`wrangler dev`, another
+ * CLI) holds its lock, an operation fails with a 500 ("SQLITE_BUSY") instead of waiting.
+ * Every operation KeyStore makes is idempotent, so a busy one is simply tried again.
+ */
+const BUSY = /SQLITE_BUSY|database is locked|failed: 5\d\d|internal error/i;
+const ATTEMPTS = 8;
+
+async function withRetry<T>(operation: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await operation();
+    } catch (error) {
+      if (attempt >= ATTEMPTS || !(error instanceof Error) || !BUSY.test(error.message)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt * (0.5 + Math.random())));
+    }
+  }
+}
+
+function retryingWhenBusy(kv: KVNamespace): KVNamespace {
+  const call = kv as unknown as Record<
+    "get" | "put" | "list" | "delete" | "getWithMetadata",
+    (...args: unknown[]) => Promise<unknown>
+  >;
+  const wrapped = {
+    get: (...args: unknown[]) => withRetry(() => call.get.apply(kv, args)),
+    getWithMetadata: (...args: unknown[]) => withRetry(() => call.getWithMetadata.apply(kv, args)),
+    put: (...args: unknown[]) => withRetry(() => call.put.apply(kv, args)),
+    list: (...args: unknown[]) => withRetry(() => call.list.apply(kv, args)),
+    delete: (...args: unknown[]) => withRetry(() => call.delete.apply(kv, args)),
+  };
+  return wrapped as unknown as KVNamespace;
 }

@@ -42,6 +42,8 @@ type GetType = "text" | "json" | "arrayBuffer" | "stream";
 const LOCAL_NOT_FOUND = "Value not found\n";
 /** The Cloudflare API answers a missing key with 404; wrangler exits non-zero quoting it. */
 const REMOTE_NOT_FOUND = / - 404: /;
+/** Local state locked by another process (wrangler dev, another CLI). */
+const LOCAL_BUSY = /SQLITE_BUSY|database is locked/;
 /** The KV bulk-get API takes at most 100 keys per call. */
 const BULK_GET_MAX = 100;
 const ANSI = /\u001b\[[0-9;]*m/g;
@@ -86,7 +88,20 @@ export class WranglerKv {
     return args;
   }
 
-  #run(args: string[]): Promise<RunResult> {
+  /**
+   * Runs one wrangler command. Locally, the state is one SQLite database that another
+   * process may hold locked (the command then fails with SQLITE_BUSY instead of waiting);
+   * every command here is idempotent, so it is run again.
+   */
+  async #run(args: string[]): Promise<RunResult> {
+    for (let attempt = 1; ; attempt++) {
+      const result = await this.#runOnce(args);
+      if (result.code === 0 || this.#target.remote || attempt >= 5 || !LOCAL_BUSY.test(result.stderr)) return result;
+      await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt * (0.5 + Math.random())));
+    }
+  }
+
+  #runOnce(args: string[]): Promise<RunResult> {
     const [file, argv] = wranglerCommand([...args, ...this.#common()]);
     return new Promise((resolve) => {
       execFile(
