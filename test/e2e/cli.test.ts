@@ -162,6 +162,17 @@ describe("keys create / list / revoke / roll", () => {
     expect(result.stdout).toBe("");
     expect(result.stderr).toMatch(/revoked/);
   });
+
+  it("creates keys from several CLI processes at once (the local state is one SQLite database)", async () => {
+    const results = await Promise.all(
+      [1, 2, 3].map((n) => keys("create", "--account", "acct_parallel", "--name", `Parallel ${n}`, "--json")),
+    );
+    for (const result of results) expect(result.code, result.stderr).toBe(0);
+    const ids = results.map((result) => result.json.key_id);
+    expect(new Set(ids).size).toBe(3);
+    const listed = await keys("list", "--account", "acct_parallel", "--json");
+    expect(listed.json.data.map((k: { key_id: string }) => k.key_id).sort()).toEqual([...ids].sort());
+  });
 });
 
 describe("keys: bad usage exits 2 with a message, before touching any store", () => {
