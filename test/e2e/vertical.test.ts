@@ -9,7 +9,7 @@ import { parseSigningKeys } from "../../src/identity/keys.ts";
 import { signIdentity } from "../../src/identity/sign.ts";
 import { generateSecret } from "../../src/keys/format.ts";
 import { RECORD_TTL_MS, REVOCATION_BOUND_S } from "../../src/keys/store.ts";
-import { startStack, type CreatedKey, type Stack } from "../support/stack.ts";
+import { startStack, type CreatedKey, type KeysResult, type Stack } from "../support/stack.ts";
 
 // SPEC §3, byte for byte.
 const UNAUTHORIZED =
@@ -20,13 +20,25 @@ const sha256 = (bytes: Uint8Array | string) => createHash("sha256").update(bytes
 
 let stack: Stack;
 let key: CreatedKey;
+/** Revoked (in beforeAll) right after its first use, while the gateway holds its record in cache. */
+let inUse: CreatedKey;
+let inUseFirstUse: number;
+let inUseBefore: { res: Response; text: string };
+let inUseRevoke: KeysResult;
 /** Every secret this file saw, to be looked for in the logs at the end. */
 const secrets: string[] = [];
 
 beforeAll(async () => {
   stack = await startStack();
-  key = await stack.createKey("acct_vertical", "Vertical");
-  secrets.push(key.secret);
+  [key, inUse] = await Promise.all([
+    stack.createKey("acct_vertical", "Vertical"),
+    stack.createKey("acct_vertical", "In use"),
+  ]);
+  secrets.push(key.secret, inUse.secret);
+  // Arranged here so that the wait for the gateway's cache to expire overlaps the other tests.
+  inUseFirstUse = Date.now();
+  inUseBefore = await call("/v1/agents", { authorization: inUse.authorization });
+  inUseRevoke = await stack.keys(["revoke", inUse.keyId]);
 });
 
 afterAll(async () => {
@@ -140,46 +152,52 @@ describe("vertical: CLI → KV → gateway → engine", () => {
   });
 
   it(
-    "stops a key that was in use within the gateway's record cache TTL of a CLI revoke, and it stays stopped",
+    "stops a key in use within the gateway's record cache TTL of a CLI revoke, and it stays stopped",
     async () => {
-      // The CLI writes KV directly; the gateway isolate that verified this key keeps its
-      // record for RECORD_TTL_MS (the local share of REVOCATION_BOUND_S). A revoke through
-      // the API would take effect at once in its own isolate; the CLI cannot reach it.
-      const before = await call("/v1/agents", { authorization: key.authorization });
-      expect(before.res.status).toBe(200);
-      const revoked = await stack.keys(["revoke", key.keyId]);
-      expect(revoked.code).toBe(0);
-      expect(revoked.stdout).toContain(`${REVOCATION_BOUND_S} s`);
-      expect(revoked.stdout + revoked.stderr).not.toMatch(/nxfs_/);
-      const revokedAt = Date.now();
-      let firstRefusalMs: number | undefined;
-      while (Date.now() - revokedAt < RECORD_TTL_MS + 10_000) {
-        const { res } = await call("/v1/agents", { authorization: key.authorization });
+      // The CLI writes KV directly; the gateway isolate that verified a key keeps its record
+      // for RECORD_TTL_MS (the local share of REVOCATION_BOUND_S). A revoke through the API
+      // takes effect at once in its own isolate; the CLI cannot reach any isolate.
+      // beforeAll used the key once (the gateway read KV then and cached the record from
+      // then on) and revoked it with the CLI right after.
+      expect(inUseBefore.res.status).toBe(200);
+      expect(inUseRevoke.code).toBe(0);
+      expect(inUseRevoke.stdout).toContain(`${REVOCATION_BOUND_S} s`);
+      expect(inUseRevoke.stdout + inUseRevoke.stderr).not.toMatch(/nxfs_/);
+      const firstUse = inUseFirstUse;
+      let refusedAfterMs: number | undefined;
+      while (Date.now() - firstUse < RECORD_TTL_MS + 10_000) {
+        const { res } = await call("/v1/agents", { authorization: inUse.authorization });
         if (res.status === 401) {
-          firstRefusalMs = Date.now() - revokedAt;
+          refusedAfterMs = Date.now() - firstUse;
           break;
         }
         expect(res.status).toBe(200);
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
-      expect(firstRefusalMs).toBeDefined();
-      expect(firstRefusalMs!).toBeLessThanOrEqual(RECORD_TTL_MS + 2_000);
+      expect(refusedAfterMs).toBeDefined();
+      expect(refusedAfterMs!).toBeLessThanOrEqual(RECORD_TTL_MS + 2_000);
       for (let i = 0; i < 3; i++) {
-        const { res, text } = await call("/v1/agents", { authorization: key.authorization });
+        const { res, text } = await call("/v1/agents", { authorization: inUse.authorization });
         expectUnauthorized(res, text);
       }
     },
     RECORD_TTL_MS + 60_000,
   );
 
-  it("lists the revoked key with keys list --json, without any secret or hash", async () => {
+  it("lists the revoked keys with keys list --json, without any secret or hash", async () => {
     const listed = await stack.keys(["list", "--account", "acct_vertical", "--json"]);
     expect(listed.code).toBe(0);
     expect(Object.keys(listed.json)).toEqual(["data"]);
-    const entry = listed.json.data.find((k: { key_id: string }) => k.key_id === key.keyId);
-    expect(entry).toMatchObject({ object: "api_key", key_id: key.keyId, name: "Vertical" });
-    expect(typeof entry.revoked_at).toBe("string");
-    expect(entry.last_used_at === null || typeof entry.last_used_at === "string").toBe(true);
+    const byId = new Map(listed.json.data.map((k: { key_id: string }) => [k.key_id, k]));
+    expect(byId.get(key.keyId)).toMatchObject({ object: "api_key", name: "Vertical", revoked_at: null });
+    const revoked = byId.get(inUse.keyId) as Record<string, unknown>;
+    expect(revoked).toMatchObject({
+      object: "api_key",
+      key_id: inUse.keyId,
+      name: "In use",
+      revoked_at: expect.any(String),
+    });
+    expect(revoked.last_used_at === null || typeof revoked.last_used_at === "string").toBe(true);
     for (const secret of secrets) expect(listed.stdout).not.toContain(secret);
     expect(listed.stdout).not.toMatch(/nxfs_|sha256:|secret_hash|key_secret/);
   });
