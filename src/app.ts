@@ -87,10 +87,12 @@ export function createApp(deps: AppDeps = {}): Hono<AppEnv> {
   app.use(async function accessLog(c, next) {
     const started = Date.now();
     await next();
-    c.res.headers.set("X-Request-Id", c.var.requestId);
+    // c.get, not c.var: Hono builds a fresh object of every variable on each c.var access.
+    const requestId = c.get("requestId");
+    c.res.headers.set("X-Request-Id", requestId);
     const principal = c.get("principal");
     log("info", "request", {
-      request_id: c.var.requestId,
+      request_id: requestId,
       method: c.req.method,
       path: new URL(c.req.url).pathname,
       status: c.res.status,

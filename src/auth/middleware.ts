@@ -17,8 +17,8 @@ function clientAddress(headers: Headers): string {
 /** Requires a valid key pair; sets `principal` and schedules the `last_used_at` write. */
 export function apiKeyAuth(primitives: VerifyPrimitives = defaultPrimitives): MiddlewareHandler<AppEnv> {
   return async function apiKeyAuth(c, next) {
-    const { store, limiter } = c.var.services;
-    const requestId = c.var.requestId;
+    const { store, limiter } = c.get("services");
+    const requestId = c.get("requestId");
     const client = clientAddress(c.req.raw.headers);
 
     const blocked = limiter.check(client);
