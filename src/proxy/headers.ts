@@ -84,8 +84,9 @@ export function engineRequestHeaders(incoming: Headers, context: ForwardedContex
 
 /**
  * The headers the client receives from the engine's response: hop-by-hop dropped, the
- * request id set, and `Location`/`Content-Location` that point at the engine's host
- * rewritten to the public origin so the engine's hostname never reaches a client.
+ * request id set, `Location`/`Content-Location` that point at the engine's host rewritten
+ * to the public origin, and any other mention of the engine's host scrubbed, so the
+ * engine's hostname never reaches a client.
  */
 export function clientResponseHeaders(
   engine: Headers,
@@ -100,12 +101,31 @@ export function clientResponseHeaders(
     if (decoded && (name === "content-encoding" || name === "content-length")) continue;
     if (name === "location" || name === "content-location") {
       out.append(name, rewriteEngineUrl(value, context));
+    } else if (value.toLowerCase().includes(context.engineHostname)) {
+      const scrubbed = scrubEngineHost(name, value, context);
+      if (scrubbed !== null) out.append(name, scrubbed);
     } else {
       out.append(name, value);
     }
   }
   out.set("x-request-id", context.requestId);
   return out;
+}
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/**
+ * Any other header that names the engine's host (`Link`, `Refresh`, a cookie's `Domain`,
+ * a `Server` banner…): URLs on that host are rewritten to the public origin, a cookie
+ * `Domain` on it is removed (the cookie then belongs to the public host), and a header that
+ * still names the host afterwards is dropped rather than leak it (SPEC §4). Rare, so the
+ * patterns are built here rather than per isolate.
+ */
+export function scrubEngineHost(name: string, value: string, context: EngineUrlContext): string | null {
+  const host = escapeRegExp(context.engineHostname);
+  let out = value.replace(new RegExp(`[a-z][a-z0-9+.-]*://${host}(?::\\d+)?`, "gi"), context.publicOrigin);
+  if (name === "set-cookie") out = out.replace(new RegExp(`;\\s*domain=\\.?${host}(?=;|$)`, "gi"), "");
+  return out.toLowerCase().includes(context.engineHostname) ? null : out;
 }
 
 export interface EngineUrlContext {
