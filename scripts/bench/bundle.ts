@@ -1,0 +1,59 @@
+/**
+ * Bundling: the gateway exactly as `wrangler deploy` would upload it (a dry run, no
+ * deploy), and small helper Workers with esbuild (the bundler wrangler itself uses).
+ */
+import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { gzipSync } from "node:zlib";
+import { REPO_ROOT } from "./workerd.ts";
+
+const run = promisify(execFile);
+
+export interface Bundle {
+  dir: string;
+  file: string;
+  bytes: number;
+  /** gzip -9 of the main module, the size the upload limit and cold start care about. */
+  gzipBytes: number;
+  /** What wrangler itself printed ("Total Upload: … / gzip: …"). */
+  wranglerSummary: string;
+}
+
+/** `wrangler deploy --dry-run --outdir <dir>` with the repo's wrangler.toml. */
+export async function bundleGateway(dir: string, extraArgs: string[] = []): Promise<Bundle> {
+  const { stdout, stderr } = await run(
+    join(REPO_ROOT, "node_modules/.bin/wrangler"),
+    ["deploy", "--dry-run", "--outdir", dir, ...extraArgs],
+    { cwd: REPO_ROOT, env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1" }, maxBuffer: 16 * 1024 * 1024 },
+  );
+  const file = join(dir, "index.js");
+  const code = readFileSync(file);
+  const summary = `${stdout}\n${stderr}`.split("\n").find((l) => l.includes("Total Upload")) ?? "";
+  return {
+    dir,
+    file,
+    bytes: code.length,
+    gzipBytes: gzipSync(code, { level: 9 }).length,
+    wranglerSummary: summary.trim(),
+  };
+}
+
+/** Bundles a helper Worker (TypeScript allowed) into one ES module. */
+export async function bundleWorker(entry: string, outfile: string): Promise<string> {
+  const esbuild = await import("esbuild");
+  await esbuild.build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    format: "esm",
+    platform: "neutral",
+    target: "es2022",
+    conditions: ["workerd", "worker", "browser"],
+    mainFields: ["module", "main"],
+    external: ["node:*", "cloudflare:*"],
+    logLevel: "error",
+  });
+  return outfile;
+}

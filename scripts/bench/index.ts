@@ -1,0 +1,800 @@
+/**
+ * `npm run bench`: the gateway against a bare passthrough Worker, both in workerd run
+ * directly, in the same run, on the same loopback origin.
+ *
+ *   npm run bench [-- --duration 5 --rounds 1 --no-profile --no-micro --no-write --json out.json]
+ *
+ * For every scenario and for c=1 and c=32 it measures requests/s and p50/p99 (wrk), the
+ * workerd process's CPU per request (/proc/<pid>/stat around the run), the KV reads per
+ * request (counted by the local KV host) and the ratio to the passthrough. It also
+ * measures bundle size, startup, the signing options and a CPU profile, and writes
+ * docs/BENCHMARKS.md (between its generated markers; the prose around them is kept).
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus as osCpus, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { bundleGateway, type Bundle } from "./bundle.ts";
+import { benchSigningKeys, garbageAuthorizations, seedKeys, unknownKeys, type BenchKey } from "./keys.ts";
+import { startKvServer } from "./kv-server.ts";
+import { runMicrobenchmarks, SIGNING_OPS, type MicroResult } from "./microbench.ts";
+import { startOrigin, type Origin } from "./origin.ts";
+import { recordCpuProfile, summarizeProfile, type ProfileSummary } from "./profile.ts";
+import { freePort, REPO_ROOT, startWorkerd, WORKERD_BIN, type Workerd, type WorkerdBinding } from "./workerd.ts";
+import { ensureWrk, runWrk, writeRequestSpec, type RequestSpec, type WrkResult } from "./wrk.ts";
+
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: "string", default: "5" },
+    warmup: { type: "string", default: "1" },
+    rounds: { type: "string", default: "1" },
+    "no-profile": { type: "boolean", default: false },
+    "no-micro": { type: "boolean", default: false },
+    "no-write": { type: "boolean", default: false },
+    "no-pin": { type: "boolean", default: false },
+    only: { type: "string" },
+    concurrency: { type: "string", default: "1,32" },
+    json: { type: "string" },
+    out: { type: "string", default: join(REPO_ROOT, "docs/BENCHMARKS.md") },
+  },
+});
+
+const DURATION_S = Number(args.duration);
+const WARMUP_S = Number(args.warmup);
+const ROUNDS = Math.max(1, Number(args.rounds));
+const CONCURRENCIES = args.concurrency!.split(",").map(Number);
+const MANY_KEYS = 20_000; // twice the isolate's LRU bound: a sequential sweep misses every time
+const UNKNOWN_IDS = 1_000;
+const CLIENT_ADDRESSES = 20_000; // failures spread over many addresses: no one trips the limiter
+const LARGE_BYTES = 1024 * 1024;
+
+const say = (line = "") => process.stdout.write(`${line}\n`);
+const sh = (cmd: string, a: string[]) => {
+  try {
+    return execFileSync(cmd, a, { stdio: ["ignore", "pipe", "ignore"] })
+      .toString()
+      .trim();
+  } catch {
+    return "";
+  }
+};
+
+// ---------------------------------------------------------------------------------------
+// Scenarios
+// ---------------------------------------------------------------------------------------
+
+type Target = "gateway" | "passthrough";
+interface Scenario {
+  name: string;
+  title: string;
+  target: Target;
+  /** The passthrough scenario this one is compared with. */
+  baseline: string;
+  spec: RequestSpec;
+  expectStatus: number;
+  /** Whether the origin should see every request. */
+  forwarded: boolean;
+}
+
+const ip = (i: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+const bearer = (k: BenchKey) => `Bearer ${k.keyId}:${k.secret}`;
+
+function scenarios(hot: BenchKey, many: BenchKey[], unknown: BenchKey[], garbage: Array<string | null>): Scenario[] {
+  const common = { "user-agent": "nixflex-bench/1", accept: "application/json", "cf-connecting-ip": "203.0.113.7" };
+  const small: RequestSpec = {
+    method: "GET",
+    path: "/v1/agents/a1?limit=10",
+    headers: { ...common, authorization: bearer(hot) },
+  };
+  const large: RequestSpec = {
+    method: "POST",
+    path: `/v1/uploads?bytes=${LARGE_BYTES}`,
+    headers: { ...common, "content-type": "application/octet-stream", authorization: bearer(hot) },
+    bodyBytes: LARGE_BYTES,
+  };
+  return [
+    {
+      name: "passthrough",
+      title: "bare passthrough Worker (baseline)",
+      target: "passthrough",
+      baseline: "passthrough",
+      spec: small,
+      expectStatus: 200,
+      forwarded: true,
+    },
+    {
+      name: "hot",
+      title: "gateway, hot key",
+      target: "gateway",
+      baseline: "passthrough",
+      spec: small,
+      expectStatus: 200,
+      forwarded: true,
+    },
+    {
+      name: "many-keys",
+      title: `gateway, ${MANY_KEYS.toLocaleString("en")} distinct valid keys (cache misses)`,
+      target: "gateway",
+      baseline: "passthrough",
+      spec: { ...small, variants: many.map((k) => ({ authorization: bearer(k) })) },
+      expectStatus: 200,
+      forwarded: true,
+    },
+    {
+      name: "unknown",
+      title: `gateway, ${UNKNOWN_IDS.toLocaleString("en")} unknown well-formed key_ids`,
+      target: "gateway",
+      baseline: "passthrough",
+      spec: {
+        ...small,
+        variants: Array.from({ length: CLIENT_ADDRESSES }, (_, i) => ({
+          authorization: bearer(unknown[i % unknown.length]!),
+          "cf-connecting-ip": ip(i),
+        })),
+      },
+      expectStatus: 401,
+      forwarded: false,
+    },
+    {
+      name: "garbage",
+      title: "gateway, garbage Authorization headers",
+      target: "gateway",
+      baseline: "passthrough",
+      spec: {
+        ...small,
+        headers: { ...common },
+        variants: garbage.map((value, i): Record<string, string> =>
+          value === null ? { "cf-connecting-ip": ip(i) } : { authorization: value, "cf-connecting-ip": ip(i) },
+        ),
+      },
+      expectStatus: 401,
+      forwarded: false,
+    },
+    {
+      name: "passthrough-large",
+      title: "bare passthrough Worker, 1 MiB up + 1 MiB down",
+      target: "passthrough",
+      baseline: "passthrough-large",
+      spec: large,
+      expectStatus: 200,
+      forwarded: true,
+    },
+    {
+      name: "large",
+      title: "gateway, hot key, 1 MiB streamed up + 1 MiB down",
+      target: "gateway",
+      baseline: "passthrough-large",
+      spec: large,
+      expectStatus: 200,
+      forwarded: true,
+    },
+  ];
+}
+
+// ---------------------------------------------------------------------------------------
+// Measurement
+// ---------------------------------------------------------------------------------------
+
+interface Measurement {
+  wrk: WrkResult;
+  cpuUsPerRequest: number;
+  kvReadsPerRequest: number;
+  kvReads: number;
+  kvPutsPerRequest: number;
+  originPerRequest: number;
+}
+
+interface Row {
+  scenario: Scenario;
+  /** Median over rounds, per concurrency. */
+  byConcurrency: Map<number, Measurement>;
+  rounds: Map<number, Measurement[]>;
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+function medianMeasurement(ms: Measurement[]): Measurement {
+  if (ms.length === 1) return ms[0]!;
+  const pick = (f: (m: Measurement) => number) => median(ms.map(f));
+  // The whole wrk result of the round whose rps is the median, the other columns by median.
+  const byRps = [...ms].sort((a, b) => a.wrk.rps - b.wrk.rps)[ms.length >> 1]!;
+  return {
+    wrk: byRps.wrk,
+    cpuUsPerRequest: pick((m) => m.cpuUsPerRequest),
+    kvReadsPerRequest: pick((m) => m.kvReadsPerRequest),
+    kvReads: pick((m) => m.kvReads),
+    kvPutsPerRequest: pick((m) => m.kvPutsPerRequest),
+    originPerRequest: pick((m) => m.originPerRequest),
+  };
+}
+
+async function checkSamples(s: Scenario, w: Workerd, origin: Origin): Promise<void> {
+  const variants = s.spec.variants?.slice(0, 3) ?? [{}];
+  for (const variant of variants) {
+    const headers = new Headers({ ...s.spec.headers, ...variant });
+    const seen = s.forwarded ? origin.nextRequest() : null;
+    const response = await fetch(w.url + s.spec.path, {
+      method: s.spec.method,
+      headers,
+      body: s.spec.bodyBytes ? new Uint8Array(s.spec.bodyBytes) : undefined,
+    });
+    await response.arrayBuffer();
+    if (response.status !== s.expectStatus) {
+      throw new Error(
+        `${s.name}: expected ${s.expectStatus}, got ${response.status}\n${w.recentOutput().slice(-5).join("\n")}`,
+      );
+    }
+    if (seen !== null && s.target === "gateway") {
+      const forwarded = await seen;
+      if (
+        forwarded.headers.authorization !== undefined ||
+        typeof forwarded.headers["x-nixflex-identity"] !== "string"
+      ) {
+        throw new Error(`${s.name}: the origin did not get a signed identity without Authorization`);
+      }
+    }
+  }
+}
+
+/** Requests sent so far per scenario, so each run continues the rotation of variants. */
+const sent = new Map<string, number>();
+
+async function load(
+  s: Scenario,
+  w: Workerd,
+  c: number,
+  durationS: number,
+  pins: Pins,
+  specFile: string,
+): Promise<WrkResult> {
+  const result = await runWrk({
+    url: w.url,
+    specFile,
+    connections: c,
+    durationS,
+    cpus: pins.load,
+    startAt: sent.get(s.name) ?? 0,
+  });
+  sent.set(s.name, (sent.get(s.name) ?? 0) + result.requests);
+  return result;
+}
+
+async function measure(
+  s: Scenario,
+  w: Workerd,
+  origin: Origin,
+  c: number,
+  pins: Pins,
+  specFile: string,
+): Promise<Measurement> {
+  const kv = w.kv.namespace("api-keys");
+  if (WARMUP_S > 0) await load(s, w, c, WARMUP_S, pins, specFile);
+  kv.takeCounts();
+  origin.takeCount();
+  const cpuBefore = w.cpuTimeUs();
+  const result = await load(s, w, c, DURATION_S, pins, specFile);
+  const cpu = w.cpuTimeUs() - cpuBefore;
+  const counts = kv.takeCounts();
+  const forwarded = origin.takeCount();
+  if (result.socketErrors > 0) say(`  ! ${s.name} c=${c}: ${result.socketErrors} socket errors`);
+  const wrong = s.expectStatus < 400 ? result.non2xx : result.requests - result.non2xx;
+  if (wrong > 0) say(`  ! ${s.name} c=${c}: ${wrong} responses with an unexpected status class`);
+  return {
+    wrk: result,
+    cpuUsPerRequest: cpu / result.requests,
+    kvReadsPerRequest: counts.reads / result.requests,
+    kvReads: counts.reads,
+    kvPutsPerRequest: counts.put / result.requests,
+    originPerRequest: forwarded / result.requests,
+  };
+}
+
+interface Pins {
+  workerd?: string;
+  load?: string;
+}
+
+function choosePins(): Pins {
+  if (args["no-pin"] || osCpus().length < 2) return {};
+  // workerd alone on CPU 0; wrk, the origin and the KV host (this process) on CPU 1.
+  if (sh("taskset", ["-p", "-c", "1", String(process.pid)]) === "") return {};
+  return { workerd: "0", load: "1" };
+}
+
+// ---------------------------------------------------------------------------------------
+// Startup
+// ---------------------------------------------------------------------------------------
+
+interface Startup {
+  listeningMs: number;
+  firstOkMs: number;
+  firstRequestMs: number;
+  secondRequestMs: number;
+}
+
+async function measureStartup(
+  start: () => Promise<Workerd>,
+  firstPath: string,
+  firstHeaders: Record<string, string>,
+  readyPath: string,
+): Promise<Startup> {
+  const w = await start();
+  try {
+    let status = 0;
+    while (status !== 200) {
+      status = await fetch(w.url + readyPath).then(
+        async (r) => {
+          await r.arrayBuffer();
+          return r.status;
+        },
+        () => 0,
+      );
+    }
+    const firstOkMs = performance.now() - w.spawnedAt;
+    const timed = async () => {
+      const t0 = performance.now();
+      const r = await fetch(w.url + firstPath, { headers: firstHeaders });
+      await r.arrayBuffer();
+      if (r.status !== 200) throw new Error(`startup request answered ${r.status}`);
+      return performance.now() - t0;
+    };
+    const firstRequestMs = await timed();
+    const secondRequestMs = await timed();
+    return { listeningMs: w.listeningMs, firstOkMs, firstRequestMs, secondRequestMs };
+  } finally {
+    await w.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Report
+// ---------------------------------------------------------------------------------------
+
+interface Report {
+  date: string;
+  command: string;
+  machine: Record<string, string>;
+  versions: Record<string, string>;
+  settings: Record<string, string>;
+  bundle: Bundle;
+  startup: { gateway: Startup; passthrough: Startup };
+  rows: Row[];
+  micro: MicroResult[];
+  profile?: ProfileSummary;
+  passthroughProfile?: ProfileSummary;
+  targets: Array<{ target: string; goal: string; measured: string; met: boolean | null }>;
+}
+
+const f0 = (n: number) => Math.round(n).toLocaleString("en");
+const f1 = (n: number) => n.toFixed(1);
+const f2 = (n: number) => n.toFixed(2);
+const ms = (us: number) => (us / 1000).toFixed(2);
+
+function rowFor(rows: Row[], name: string): Row | undefined {
+  return rows.find((r) => r.scenario.name === name);
+}
+
+function evaluateTargets(rows: Row[], bundle: Bundle): Report["targets"] {
+  const get = (name: string, c: number) => rowFor(rows, name)?.byConcurrency.get(c);
+  const out: Report["targets"] = [];
+  const hot32 = get("hot", 32);
+  const pt32 = get("passthrough", 32);
+  const hot1 = get("hot", 1);
+  const pt1 = get("passthrough", 1);
+  if (hot32 && pt32) {
+    const ratio = hot32.cpuUsPerRequest / pt32.cpuUsPerRequest;
+    out.push({
+      target: "workerd CPU per forwarded request, hot key (c=32)",
+      goal: "≤ 1.15× passthrough",
+      measured: `${f2(ratio)}× (${f0(hot32.cpuUsPerRequest)} vs ${f0(pt32.cpuUsPerRequest)} µs)`,
+      met: ratio <= 1.15,
+    });
+    const tput = hot32.wrk.rps / pt32.wrk.rps;
+    out.push({
+      target: "throughput at saturation (c=32), hot key",
+      goal: "≥ 0.90× passthrough",
+      measured: `${f2(tput)}× (${f0(hot32.wrk.rps)} vs ${f0(pt32.wrk.rps)} req/s)`,
+      met: tput >= 0.9,
+    });
+  }
+  if (hot1 && pt1) {
+    const added = (hot1.wrk.p50Us - pt1.wrk.p50Us) / 1000;
+    out.push({
+      target: "added p50 latency at c=1, hot key",
+      goal: "≤ 0.1 ms",
+      measured: `${added.toFixed(3)} ms (${ms(hot1.wrk.p50Us)} vs ${ms(pt1.wrk.p50Us)} ms)`,
+      met: added <= 0.1,
+    });
+  }
+  const reads = (name: string) => [...(rowFor(rows, name)?.rounds.values() ?? [])].flat();
+  const hotReads = reads("hot").reduce((a, m) => a + m.kvReads, 0);
+  out.push({
+    target: "KV reads on the hot path",
+    goal: "0",
+    measured: `${hotReads} in ${f0(reads("hot").reduce((a, m) => a + m.wrk.requests, 0))} requests`,
+    met: hotReads === 0,
+  });
+  const garbageReads = reads("garbage").reduce((a, m) => a + m.kvReads, 0);
+  out.push({
+    target: "KV reads for malformed keys / bad checksums",
+    goal: "0",
+    measured: `${garbageReads} in ${f0(reads("garbage").reduce((a, m) => a + m.wrk.requests, 0))} requests`,
+    met: garbageReads === 0,
+  });
+  const unknownReads = reads("unknown").reduce((a, m) => a + m.kvReads, 0);
+  const unknownRequests = reads("unknown").reduce((a, m) => a + m.wrk.requests, 0);
+  out.push({
+    target: "KV reads for a flood of unknown well-formed key_ids",
+    goal: `≤ 1 per distinct key_id per negative TTL (${UNKNOWN_IDS} ids)`,
+    measured: `${unknownReads} reads in ${f0(unknownRequests)} measured requests (warm-up reads excluded)`,
+    met: unknownReads <= UNKNOWN_IDS,
+  });
+  const gzipKb = bundle.gzipBytes / 1024;
+  out.push({
+    target: "bundle (gzip)",
+    goal: "≤ 20 KB",
+    measured: `${gzipKb.toFixed(1)} KiB (${f0(bundle.bytes / 1024)} KiB raw)`,
+    met: bundle.gzipBytes <= 20 * 1024,
+  });
+  return out;
+}
+
+function markdown(report: Report): string {
+  const lines: string[] = [];
+  const push = (...l: string[]) => lines.push(...l);
+  push(`Generated by \`${report.command}\` on ${report.date}.`, "");
+  push("### Targets", "", "| target | goal | measured | |", "|---|---|---|---|");
+  for (const t of report.targets)
+    push(`| ${t.target} | ${t.goal} | ${t.measured} | ${t.met === null ? "–" : t.met ? "met" : "**missed**"} |`);
+  push("");
+  push("### Scenarios", "");
+  push(
+    "CPU = CPU time of the workerd process (user + system, all threads) per request, from `/proc/<pid>/stat` around the measured run. KV = reads counted by the local KV host. Ratios compare with the passthrough Worker at the same concurrency (the 1 MiB scenario with the 1 MiB passthrough).",
+    "",
+  );
+  push(
+    "| scenario | c | req/s | p50 ms | p99 ms | CPU µs/req | KV reads/req | KV writes/req | CPU × passthrough | req/s × passthrough |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+  );
+  for (const c of CONCURRENCIES) {
+    for (const row of report.rows) {
+      const m = row.byConcurrency.get(c);
+      if (m === undefined) continue;
+      const base = rowFor(report.rows, row.scenario.baseline)?.byConcurrency.get(c);
+      const cpuRatio = base ? m.cpuUsPerRequest / base.cpuUsPerRequest : Number.NaN;
+      const rpsRatio = base ? m.wrk.rps / base.wrk.rps : Number.NaN;
+      const isBase = row.scenario.name === row.scenario.baseline;
+      push(
+        `| ${row.scenario.title} | ${c} | ${f0(m.wrk.rps)} | ${ms(m.wrk.p50Us)} | ${ms(m.wrk.p99Us)} | ${f0(m.cpuUsPerRequest)} | ${f2(m.kvReadsPerRequest)} | ${f2(m.kvPutsPerRequest)} | ${isBase ? "1" : f2(cpuRatio)} | ${isBase ? "1" : f2(rpsRatio)} |`,
+      );
+    }
+  }
+  if (ROUNDS > 1) {
+    push(
+      "",
+      `Medians of ${ROUNDS} rounds. Hot-key CPU ratio per round (c=32): ${roundRatios(report.rows, "hot", 32).map(f2).join(", ")}.`,
+    );
+  }
+  push("");
+  push("### Startup and bundle", "");
+  const g = report.startup.gateway;
+  const p = report.startup.passthrough;
+  push("| | gateway | passthrough |", "|---|---:|---:|");
+  push(`| workerd spawn → socket listening | ${f1(g.listeningMs)} ms | ${f1(p.listeningMs)} ms |`);
+  push(
+    `| workerd spawn → first 200 (\`/healthz\` / passthrough GET) | ${f1(g.firstOkMs)} ms | ${f1(p.firstOkMs)} ms |`,
+  );
+  push(
+    `| first forwarded request after that (gateway: key import, KV read, first signature) | ${f1(g.firstRequestMs)} ms | ${f1(p.firstRequestMs)} ms |`,
+  );
+  push(`| second forwarded request | ${f1(g.secondRequestMs)} ms | ${f1(p.secondRequestMs)} ms |`);
+  push(
+    "",
+    `Bundle (\`wrangler deploy --dry-run\`, main module): ${f0(report.bundle.bytes)} bytes, ${f0(report.bundle.gzipBytes)} bytes gzip -9. Wrangler: \`${report.bundle.wranglerSummary}\`.`,
+    "",
+  );
+  if (report.micro.length > 0) {
+    push("### Signing and other per-request pieces (microbenchmarks in workerd)", "");
+    push("CPU per operation, from n back-to-back operations in one request minus n empty ones.", "");
+    push("| operation | µs/op | n |", "|---|---:|---:|");
+    for (const r of report.micro) push(`| ${r.op} | ${f2(r.usPerOp)} | ${f0(r.n)} |`);
+    push("");
+  }
+  const profileTable = (title: string, summary: ProfileSummary | undefined) => {
+    if (summary === undefined) return;
+    push(`### ${title}`, "");
+    push(
+      `${f0(summary.samples)} samples; the isolate was idle in ${f1(summary.idlePercent)}% of them. Shares below are of the busy samples.`,
+      "",
+    );
+    push("| by module | share |", "|---|---:|");
+    for (const s of summary.byModule.slice(0, 12)) push(`| ${s.name} | ${f1(s.percent)}% |`);
+    push("", "| by function, self | share | | by function, including callees | share |", "|---|---:|---|---|---:|");
+    for (let i = 0; i < 12; i++) {
+      const a = summary.selfByFunction[i];
+      const b = summary.totalByFunction[i];
+      push(
+        `| ${a?.name ?? ""} | ${a ? `${f1(a.percent)}%` : ""} | | ${b?.name ?? ""} | ${b ? `${f1(b.percent)}%` : ""} |`,
+      );
+    }
+    push("");
+  };
+  profileTable("CPU profile: gateway, hot key, c=32", report.profile);
+  profileTable("CPU profile: passthrough, c=32", report.passthroughProfile);
+  push("### Machine and versions", "");
+  for (const [k, v] of Object.entries({ ...report.machine, ...report.versions, ...report.settings }))
+    push(`- ${k}: ${v}`);
+  return lines.join("\n");
+}
+
+function roundRatios(rows: Row[], name: string, c: number): number[] {
+  const mine = rowFor(rows, name)?.rounds.get(c) ?? [];
+  const base = rowFor(rows, "passthrough")?.rounds.get(c) ?? [];
+  return mine.map((m, i) => m.cpuUsPerRequest / (base[i]?.cpuUsPerRequest ?? Number.NaN));
+}
+
+const BEGIN = "<!-- bench:begin (generated by npm run bench; edits between these markers are overwritten) -->";
+const END = "<!-- bench:end -->";
+
+function writeDoc(path: string, generated: string): void {
+  const block = `${BEGIN}\n${generated}\n${END}`;
+  if (existsSync(path)) {
+    const old = readFileSync(path, "utf8");
+    const a = old.indexOf(BEGIN.slice(0, 20));
+    const b = old.indexOf(END);
+    if (a !== -1 && b !== -1) {
+      writeFileSync(path, old.slice(0, a) + block + old.slice(b + END.length));
+      return;
+    }
+    writeFileSync(path, `${old.trimEnd()}\n\n${block}\n`);
+    return;
+  }
+  writeFileSync(path, `# Benchmarks\n\n${block}\n`);
+}
+
+function printTable(rows: Row[]): void {
+  say("");
+  say(
+    `${"scenario".padEnd(20)} ${"c".padStart(3)} ${"req/s".padStart(8)} ${"p50ms".padStart(7)} ${"p99ms".padStart(7)} ${"CPUµs".padStart(7)} ${"KVr/req".padStart(8)} ${"CPU×".padStart(6)} ${"rps×".padStart(6)}`,
+  );
+  for (const c of CONCURRENCIES) {
+    for (const row of rows) {
+      const m = row.byConcurrency.get(c);
+      if (!m) continue;
+      const base = rowFor(rows, row.scenario.baseline)?.byConcurrency.get(c);
+      say(
+        `${row.scenario.name.padEnd(20)} ${String(c).padStart(3)} ${f0(m.wrk.rps).padStart(8)} ${ms(m.wrk.p50Us).padStart(7)} ${ms(m.wrk.p99Us).padStart(7)} ${f0(m.cpuUsPerRequest).padStart(7)} ${f2(m.kvReadsPerRequest).padStart(8)} ${(base ? f2(m.cpuUsPerRequest / base.cpuUsPerRequest) : "-").padStart(6)} ${(base ? f2(m.wrk.rps / base.wrk.rps) : "-").padStart(6)}`,
+      );
+    }
+  }
+  say("");
+}
+
+// ---------------------------------------------------------------------------------------
+// Main
+// ---------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const workDir = mkdtempSync(join(tmpdir(), "nixflex-bench-"));
+  say("Nixflex gateway benchmark");
+  let wrkVersion: string;
+  try {
+    wrkVersion = ensureWrk(say);
+  } catch (error) {
+    say(`MISSING: ${(error as Error).message}`);
+    process.exitCode = 2;
+    return;
+  }
+  if (!existsSync(WORKERD_BIN)) {
+    say(`MISSING: workerd at ${WORKERD_BIN}; run npm install.`);
+    process.exitCode = 2;
+    return;
+  }
+  const pins = choosePins();
+  say(pins.workerd ? "Pinning: workerd on CPU 0; wrk, origin and KV host on CPU 1." : "No CPU pinning.");
+
+  say("Bundling the gateway (wrangler deploy --dry-run)…");
+  const bundle = await bundleGateway(join(workDir, "gateway"));
+  say(`  ${f0(bundle.bytes)} bytes, ${f0(bundle.gzipBytes)} bytes gzip`);
+
+  const origin = await startOrigin();
+  const kv = startKvServer();
+  const store = kv.namespace("api-keys");
+  const signingKeys = benchSigningKeys();
+  say(`Seeding ${MANY_KEYS + 1} keys through the gateway's KeyStore…`);
+  const [hot] = await seedKeys(store, 1);
+  const many = await seedKeys(store, MANY_KEYS);
+  const unknown = unknownKeys(UNKNOWN_IDS);
+  const garbage = garbageAuthorizations(CLIENT_ADDRESSES);
+  store.takeCounts();
+
+  const gatewayBindings: Record<string, WorkerdBinding> = {
+    API_KEYS: { kvNamespace: "api-keys" },
+    ENGINE_URL: origin.url,
+    ENGINE_TIMEOUT_MS: "30000",
+    IDENTITY_ISSUER: "https://api.nixflex.com",
+    IDENTITY_AUDIENCE: "nixflex-engine",
+    IDENTITY_SIGNING_KEYS: signingKeys,
+    AUTH_FAILURE_LIMITER: { ratelimit: { limit: 60, period: 60 } },
+  };
+  const passthroughScript = join(import.meta.dirname, "workers/passthrough.js");
+  const startGateway = (inspectorPort?: number) =>
+    startWorkerd({
+      bundleDir: bundle.dir,
+      bindings: gatewayBindings,
+      kv,
+      cpus: pins.workerd,
+      logTo: join(workDir, "gateway.log"),
+      inspectorPort,
+    });
+  const startPassthrough = (inspectorPort?: number) =>
+    startWorkerd({
+      script: passthroughScript,
+      bindings: { ORIGIN: origin.url },
+      kv,
+      cpus: pins.workerd,
+      logTo: join(workDir, "passthrough.log"),
+      inspectorPort,
+    });
+
+  say("Startup…");
+  const hotHeaders = { authorization: bearer(hot!), "cf-connecting-ip": "203.0.113.7" };
+  const startup = {
+    gateway: await measureStartup(() => startGateway(), "/v1/agents/a1", hotHeaders, "/healthz"),
+    passthrough: await measureStartup(() => startPassthrough(), "/v1/agents/a1", {}, "/healthz"),
+  };
+  say(
+    `  gateway: first 200 after ${f1(startup.gateway.firstOkMs)} ms, first forward ${f1(startup.gateway.firstRequestMs)} ms`,
+  );
+  store.takeCounts();
+
+  const every = scenarios(hot!, many, unknown, garbage);
+  const chosen = every.filter((s) => args.only === undefined || args.only.split(",").includes(s.name));
+  const all = every.filter((s) => chosen.includes(s) || chosen.some((x) => x.baseline === s.name));
+  const specFiles = new Map<string, string>();
+  for (const s of all) {
+    const file = join(workDir, `${s.name}.spec`);
+    writeRequestSpec(file, s.spec);
+    specFiles.set(s.name, file);
+  }
+
+  const gateway = await startGateway();
+  const passthrough = await startPassthrough();
+  const rows: Row[] = all.map((scenario) => ({ scenario, byConcurrency: new Map(), rounds: new Map() }));
+  try {
+    for (const s of all) await checkSamples(s, s.target === "gateway" ? gateway : passthrough, origin);
+    // JIT and connection pools warm before anything is measured.
+    await runWrk({
+      url: gateway.url,
+      specFile: specFiles.get("hot") ?? specFiles.get("passthrough")!,
+      connections: 32,
+      durationS: 2,
+      cpus: pins.load,
+    });
+    await runWrk({
+      url: passthrough.url,
+      specFile: specFiles.get("passthrough")!,
+      connections: 32,
+      durationS: 2,
+      cpus: pins.load,
+    });
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const c of CONCURRENCIES) {
+        for (const row of rows) {
+          const s = row.scenario;
+          const w = s.target === "gateway" ? gateway : passthrough;
+          const m = await measure(s, w, origin, c, pins, specFiles.get(s.name)!);
+          say(
+            `  [${round}/${ROUNDS}] ${s.name.padEnd(18)} c=${String(c).padEnd(2)} ${f0(m.wrk.rps).padStart(7)} req/s  p50 ${ms(m.wrk.p50Us)} ms  p99 ${ms(m.wrk.p99Us)} ms  CPU ${f0(m.cpuUsPerRequest)} µs/req  KV ${f2(m.kvReadsPerRequest)} reads/req`,
+          );
+          const list = row.rounds.get(c) ?? [];
+          list.push(m);
+          row.rounds.set(c, list);
+        }
+      }
+    }
+  } finally {
+    await gateway.stop();
+    await passthrough.stop();
+  }
+  for (const row of rows) for (const [c, list] of row.rounds) row.byConcurrency.set(c, medianMeasurement(list));
+  printTable(rows);
+
+  let profile: ProfileSummary | undefined;
+  let passthroughProfile: ProfileSummary | undefined;
+  if (!args["no-profile"]) {
+    say("CPU profiles (hot key and passthrough, c=32, 4 s each)…");
+    const take = async (start: (port: number) => Promise<Workerd>, specFile: string, bundleFile?: string) => {
+      const port = await freePort();
+      const w = await start(port);
+      try {
+        await runWrk({ url: w.url, specFile, connections: 32, durationS: 1, cpus: pins.load });
+        const p = await recordCpuProfile(port, async () => {
+          await runWrk({ url: w.url, specFile, connections: 32, durationS: 4, cpus: pins.load });
+        });
+        return summarizeProfile(p, bundleFile);
+      } finally {
+        await w.stop();
+      }
+    };
+    profile = await take(
+      (port) => startGateway(port),
+      specFiles.get("hot") ?? specFiles.get("passthrough")!,
+      bundle.file,
+    );
+    passthroughProfile = await take((port) => startPassthrough(port), specFiles.get("passthrough")!);
+  }
+
+  let micro: MicroResult[] = [];
+  if (!args["no-micro"]) {
+    say("Microbenchmarks (signing options and other pieces)…");
+    micro = await runMicrobenchmarks({ workDir, signingKeys, authorization: bearer(hot!), cpus: pins.workerd });
+    for (const r of micro) say(`  ${r.op.padEnd(24)} ${f2(r.usPerOp).padStart(8)} µs/op`);
+  }
+
+  await origin.close();
+  await kv.close();
+
+  const versions = {
+    node: process.version,
+    workerd: sh(WORKERD_BIN, ["--version"]),
+    wrk: wrkVersion,
+    wrangler: JSON.parse(readFileSync(join(REPO_ROOT, "node_modules/wrangler/package.json"), "utf8")).version,
+    hono: JSON.parse(readFileSync(join(REPO_ROOT, "node_modules/hono/package.json"), "utf8")).version,
+    jose: JSON.parse(readFileSync(join(REPO_ROOT, "node_modules/jose/package.json"), "utf8")).version,
+    "gateway commit":
+      sh("git", ["-C", REPO_ROOT, "rev-parse", "--short", "HEAD"]) +
+      (sh("git", ["-C", REPO_ROOT, "status", "--porcelain", "src"]) ? " (with uncommitted src changes)" : ""),
+  };
+  const machine = {
+    cpu: `${osCpus()[0]?.model ?? "?"} × ${osCpus().length}`,
+    kernel: sh("uname", ["-sr"]),
+    os: readFileSync("/etc/os-release", "utf8").match(/^PRETTY_NAME="?([^"\n]*)/m)?.[1] ?? "?",
+    "load average at the end": loadavg()
+      .map((x) => x.toFixed(2))
+      .join(" "),
+  };
+  const settings = {
+    duration: `${DURATION_S} s per measurement after a ${WARMUP_S} s warm-up, ${ROUNDS} round(s)`,
+    pinning: pins.workerd ? `workerd on CPU ${pins.workerd}; wrk, origin and KV host on CPU ${pins.load}` : "none",
+    "wall time of the bench": `${f0((performance.now() - started) / 1000)} s`,
+  };
+  const report: Report = {
+    date: `${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC`,
+    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`,
+    machine,
+    versions,
+    settings,
+    bundle,
+    startup,
+    rows,
+    micro,
+    profile,
+    passthroughProfile,
+    targets: evaluateTargets(rows, bundle),
+  };
+  say("Targets:");
+  for (const t of report.targets) say(`  ${t.met ? "met   " : "MISSED"} ${t.target}: ${t.measured} (goal ${t.goal})`);
+  const signing = micro.filter((r) => SIGNING_OPS.includes(r.op));
+  if (signing.length > 0) say(`Signing: ${signing.map((r) => `${r.op} ${f1(r.usPerOp)} µs`).join(", ")}`);
+  if (args.json) {
+    writeFileSync(
+      args.json,
+      JSON.stringify(report, (_k, v) => (v instanceof Map ? Object.fromEntries(v) : v), 2),
+    );
+  }
+  if (!args["no-write"]) {
+    writeDoc(args.out!, markdown(report));
+    say(`Wrote ${args.out}`);
+  }
+  rmSync(workDir, { recursive: true, force: true });
+  say(`Done in ${f0((performance.now() - started) / 1000)} s.`);
+}
+
+await main();
