@@ -1,111 +1,140 @@
 /**
- * What every key route shares: reading a JSON body within a size limit, turning schema
- * failures into the one error envelope (SPEC §7), the audit line, and the no-store answer.
+ * What every key route shares: the shape of a route (one entry of the table in keys.ts,
+ * which both serves it and documents it), reading a JSON body within a size limit, checking
+ * the body, query and key_id against the route's schemas with the one error envelope
+ * (SPEC §7), the audit line, and the no-store answer.
  */
-import type { Context, MiddlewareHandler } from "hono";
-import { bodyLimit } from "hono/body-limit";
-import type { ZodError } from "zod";
+import type { Context } from "hono";
 import type { AppEnv } from "../env.ts";
-import { GatewayError } from "../errors.ts";
+import { type ErrorCode, GatewayError } from "../errors.ts";
 import { log } from "../log.ts";
-import { BODY_LIMIT_BYTES } from "./keys-schemas.ts";
+import { BODY_LIMIT_BYTES, KeyIdParam } from "./keys-schemas.ts";
+import { conforms, type Infer, type JsonSchema, type ObjectSchema, type Rules, validate } from "./keys-validate.ts";
 
 /** Key secrets pass through these answers: no cache anywhere may keep them. */
 export const NO_STORE = { "Cache-Control": "no-store" } as const;
 
-const JSON_MEDIA_TYPE = /^application\/(?:[\w.-]+\+)?json$/i;
-const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+/** What a route reads besides the key_id: a JSON body, or the query. */
+export type KeyRouteInput<S extends ObjectSchema> =
+  | { in: "body"; required: boolean; schema: S; rules: Rules }
+  | { in: "query"; schema: S; rules: Rules };
+
+/** One key route: what it serves and what docs/openapi.json says about it. */
+export interface KeyRoute<S extends ObjectSchema | undefined = ObjectSchema | undefined> {
+  method: "get" | "post" | "delete";
+  /** The OpenAPI path template; `{key_id}` is the one path parameter (schema `KeyIdParam`). */
+  path: string;
+  operationId: string;
+  summary: string;
+  description: string;
+  input?: S extends ObjectSchema ? KeyRouteInput<S> : undefined;
+  success: { status: 200 | 201; description: string; schema: JsonSchema };
+  /** The codes it answers besides those of authentication (AUTH_ERROR_CODES). */
+  errors: readonly ErrorCode[];
+  /** Called with the input checked and defaults filled in; `keyId` is "" on paths without one. */
+  handle(c: Context<AppEnv>, input: Infer<S>, keyId: string): Promise<Response>;
+}
+
+/** Declares a route, typing `handle`'s input from the input schema. */
+export function keyRoute<S extends ObjectSchema | undefined = undefined>(route: KeyRoute<S>): KeyRoute<S> {
+  return route;
+}
+
+/** The Hono handler of a route: key_id, then input, then the route itself. */
+export function serve(route: KeyRoute): (c: Context<AppEnv>) => Promise<Response> {
+  return async function keyRouteHandler(c) {
+    const keyId = c.req.param("key_id") ?? "";
+    // A malformed key_id answers the same 404 as an unknown or foreign one (SPEC §5): nobody owns it.
+    if (route.path.includes("{key_id}") && !conforms(KeyIdParam, keyId)) throw new GatewayError("key_not_found");
+    let input: unknown;
+    if (route.input?.in === "body") input = check(route.input, await readJson(c.req.raw));
+    else if (route.input?.in === "query") input = check(route.input, readQuery(c, route.input.schema));
+    return route.handle(c, input as never, keyId);
+  };
+}
+
+function check(input: KeyRouteInput<ObjectSchema>, value: unknown): unknown {
+  const result = validate(input.schema, value, input.rules);
+  if (result.ok) return result.value;
+  // One problem per field is enough to act on; five fields are more than any request has.
+  const message = result.issues
+    .slice(0, 5)
+    .map((issue) => `${issue.path ?? (input.in === "query" ? "query" : "body")}: ${issue.message}`)
+    .join("; ");
+  throw new GatewayError("invalid_parameters", { message });
+}
 
 /**
- * The body middleware of a route that takes JSON: refuses more than `BODY_LIMIT_BYTES`
- * (413, before anything is parsed), then requires valid UTF-8 JSON under a JSON
- * `Content-Type`. An empty body counts as `{}`, so a missing required field is reported
- * by name rather than as "bad JSON". The request is then handed on as canonical JSON,
- * so the route's zod validator sees exactly what was checked here.
+ * The query as name → value, a repeated name as its list of values (which no schema
+ * accepts), and numeric parameters as numbers, read as `Number()` reads them.
  */
-export function jsonBody(): MiddlewareHandler<AppEnv>[] {
-  const limit = bodyLimit({
-    maxSize: BODY_LIMIT_BYTES,
-    onError: () => {
-      throw tooLarge();
-    },
-  });
-  return [limit, readJson];
+function readQuery(c: Context<AppEnv>, schema: ObjectSchema): Record<string, unknown> {
+  const query: Record<string, unknown> = {};
+  for (const [name, values] of Object.entries(c.req.queries())) {
+    const value: unknown = values.length === 1 ? values[0] : values;
+    const type = [Object.hasOwn(schema.properties, name) ? schema.properties[name]!.type : []].flat();
+    query[name] =
+      typeof value === "string" && (type.includes("integer") || type.includes("number")) ? Number(value) : value;
+  }
+  return query;
 }
+
+const JSON_MEDIA_TYPE = /^application\/(?:[\w.-]+\+)?json$/i;
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
 const tooLarge = () =>
   new GatewayError("payload_too_large", {
     message: `The request body is larger than ${BODY_LIMIT_BYTES} bytes; key requests are small JSON objects`,
   });
 
-const readJson: MiddlewareHandler<AppEnv> = async function readJson(c, next) {
-  const raw = c.req.raw;
-  let text = "";
-  if (raw.body !== null) {
-    const bytes = await raw.arrayBuffer();
-    // bodyLimit trusts Content-Length when present; a body longer than it declared is refused here too.
-    if (bytes.byteLength > BODY_LIMIT_BYTES) throw tooLarge();
-    try {
-      text = utf8.decode(bytes);
-    } catch {
-      throw new GatewayError("invalid_json", {
-        message: 'The request body is not valid UTF-8 JSON; send a JSON object such as {"name":"Production"}',
-      });
+/** The body's bytes, refusing (413) more than `BODY_LIMIT_BYTES` without reading further. */
+async function readLimited(raw: Request): Promise<Uint8Array> {
+  if (Number(raw.headers.get("content-length")) > BODY_LIMIT_BYTES) throw tooLarge();
+  const bytes = new Uint8Array(BODY_LIMIT_BYTES);
+  let size = 0;
+  if (raw.body === null) return bytes.subarray(0, 0);
+  const reader = raw.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return bytes.subarray(0, size);
+    if (size + value.byteLength > BODY_LIMIT_BYTES) {
+      await reader.cancel();
+      throw tooLarge();
     }
+    bytes.set(value, size);
+    size += value.byteLength;
   }
-  let canonical = "{}";
-  if (text.trim() !== "") {
-    const mediaType = (raw.headers.get("content-type") ?? "").split(";")[0]!.trim();
-    if (!JSON_MEDIA_TYPE.test(mediaType)) {
-      throw new GatewayError("invalid_content_type", {
-        message: `Content-Type must be application/json (got ${mediaType === "" ? "none" : JSON.stringify(mediaType.slice(0, 100))})`,
-      });
-    }
-    try {
-      JSON.parse(text);
-    } catch {
-      throw new GatewayError("invalid_json", {
-        message: 'The request body is not valid JSON; send a JSON object such as {"name":"Production"}',
-      });
-    }
-    canonical = text;
-  }
-  const headers = new Headers(raw.headers);
-  headers.set("content-type", "application/json");
-  headers.delete("content-length");
-  c.req.raw = new Request(raw.url, { method: raw.method, headers, body: canonical });
-  await next();
-};
-
-type Target = "json" | "query" | "param" | string;
-
-/** Turns zod issues into one message: `field: what to fix; other: what to fix`. */
-export function describeIssues(error: ZodError, target: Target): string {
-  const parts = new Map<string, string>();
-  for (const issue of error.issues) {
-    // Unknown keys already name themselves (keys-schemas.ts strictObject).
-    if (issue.code === "unrecognized_keys") {
-      parts.set(`unknown:${issue.keys.join()}`, issue.message);
-      continue;
-    }
-    const field = issue.path.map(String).join(".") || (target === "query" ? "query" : "body");
-    // One problem per field is enough to act on; the first is the most basic.
-    if (!parts.has(field)) parts.set(field, `${field}: ${issue.message}`);
-  }
-  return [...parts.values()].slice(0, 5).join("; ");
 }
 
 /**
- * The validation hook for every key route. A malformed key_id in the path answers the
- * same `404 key_not_found` as an unknown or foreign one (SPEC §5): nobody owns it.
+ * The parsed body of a route that takes JSON: at most `BODY_LIMIT_BYTES` (413), valid
+ * UTF-8 JSON under a JSON `Content-Type`. An empty body counts as `{}`, so a missing
+ * required field is reported by name rather than as "bad JSON".
  */
-export function validationHook(
-  result: { success: true } | { success: false; error: ZodError; target: Target },
-  _c: Context<AppEnv>,
-): undefined {
-  if (result.success) return undefined;
-  if (result.target === "param") throw new GatewayError("key_not_found");
-  throw new GatewayError("invalid_parameters", { message: describeIssues(result.error, result.target) });
+async function readJson(raw: Request): Promise<unknown> {
+  const bytes = await readLimited(raw);
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    throw new GatewayError("invalid_json", {
+      message: 'The request body is not valid UTF-8 JSON; send a JSON object such as {"name":"Production"}',
+    });
+  }
+  if (text.trim() === "") return {};
+  const mediaType = (raw.headers.get("content-type") ?? "").split(";")[0]!.trim();
+  if (!JSON_MEDIA_TYPE.test(mediaType)) {
+    throw new GatewayError("invalid_content_type", {
+      message: `Content-Type must be application/json (got ${mediaType === "" ? "none" : JSON.stringify(mediaType.slice(0, 100))})`,
+    });
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new GatewayError("invalid_json", {
+      message: 'The request body is not valid JSON; send a JSON object such as {"name":"Production"}',
+    });
+  }
 }
 
 /**

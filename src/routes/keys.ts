@@ -2,26 +2,51 @@
  * Key management (SPEC §5), answered at the edge. The gateway owns `/v1/keys` and
  * everything under it: nothing there is ever forwarded to the engine.
  *
- * The routes (keys-app.ts) are loaded on the first `/v1/keys` request of an isolate:
- * they bring zod and the OpenAPI generator, which would otherwise add tens of
- * milliseconds to the cold start of every isolate, including those that only forward.
+ * `KEY_ROUTES` is the one table of the key routes: the gateway serves it here and
+ * keys-openapi.ts writes docs/openapi.json from it.
  */
-import type { Context, Hono } from "hono";
+import type { Hono } from "hono";
 import type { AppEnv } from "../env.ts";
+import { errorResponse } from "../errors.ts";
+import { type KeyRoute, serve } from "./keys-http.ts";
+import { createKey } from "./v1_keys_createKey.ts";
+import { getKey } from "./v1_keys_getKey.ts";
+import { listKeys } from "./v1_keys_listKeys.ts";
+import { revokeKey } from "./v1_keys_revokeKey.ts";
+import { rollKey } from "./v1_keys_rollKey.ts";
 
-let loading: Promise<typeof import("./keys-app.ts")> | undefined;
+/** Every key route, in the order the document lists them. */
+export const KEY_ROUTES: readonly KeyRoute[] = [createKey, listKeys, getKey, revokeKey, rollKey] as KeyRoute[];
 
-function loadKeysApp(): Promise<typeof import("./keys-app.ts")> {
-  loading ??= import("./keys-app.ts").catch((error: unknown) => {
-    loading = undefined;
-    throw error;
-  });
-  return loading;
+/** Hono's form of an OpenAPI path template: `/v1/keys/{key_id}` → `/v1/keys/:key_id`. */
+export const routingPath = (template: string): string => template.replace(/\{(\w+)\}/g, ":$1");
+
+/** `Allow` for each routing path, e.g. `/v1/keys/:key_id` → `GET, HEAD, DELETE`. */
+export function allowedMethods(): Map<string, string> {
+  const order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
+  const byPath = new Map<string, string[]>();
+  for (const route of KEY_ROUTES) {
+    const methods = byPath.get(routingPath(route.path)) ?? [];
+    // Hono answers HEAD with the GET handler (RFC 9110 §9.3.2).
+    methods.push(...(route.method === "get" ? ["GET", "HEAD"] : [route.method.toUpperCase()]));
+    byPath.set(routingPath(route.path), methods);
+  }
+  const sorted = (methods: string[]) => methods.sort((a, b) => order.indexOf(a) - order.indexOf(b)).join(", ");
+  return new Map([...byPath].map(([path, methods]) => [path, sorted(methods)]));
 }
 
-/** Registers every key-management route, after authentication (src/app.ts). */
+/**
+ * Registers every key-management route, after authentication (src/app.ts): known paths
+ * with another method answer 405 with `Allow`, any other path under `/v1/keys/` 404.
+ */
 export function registerKeyRoutes(app: Hono<AppEnv>): void {
-  const keys = async (c: Context<AppEnv>) => (await loadKeysApp()).dispatchKeys(c);
-  app.all("/v1/keys", keys);
-  app.all("/v1/keys/*", keys);
+  for (const route of KEY_ROUTES) app.on(route.method.toUpperCase(), routingPath(route.path), serve(route));
+  for (const [path, allow] of allowedMethods()) {
+    app.all(path, function methodNotAllowed(c) {
+      return errorResponse("method_not_allowed", c.var.requestId, { headers: { Allow: allow } });
+    });
+  }
+  app.all("/v1/keys/*", function keyPathNotFound(c) {
+    return errorResponse("not_found", c.var.requestId);
+  });
 }

@@ -2,39 +2,43 @@
  * `POST /v1/keys` (SPEC §5): creates a key in the caller's account and answers its
  * secret, the only time the secret exists in clear.
  */
-import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
-import type { AppEnv } from "../env.ts";
 import { GatewayError } from "../errors.ts";
-import { audit, jsonBody, NO_STORE } from "./keys-http.ts";
-import { COMMON_HEADERS, CreateKeyBody, errorResponses, KeyWithSecretSchema, SECURITY } from "./keys-schemas.ts";
+import { audit, keyRoute, NO_STORE } from "./keys-http.ts";
+import { CreateKeyRequest, NAME_MAX_CHARS, ref } from "./keys-schemas.ts";
 
-export const createKeyRoute = createRoute({
+// C0/C1 controls and unpaired surrogates: never meaningful in a label, and they corrupt logs and dashboards.
+const UNPRINTABLE = /[\p{Cc}\p{Cs}]/u;
+
+/** What the schema cannot say about a name (its `description` says it to clients). */
+function nameProblem(name: string): string | undefined {
+  if (name.trim() === "") return "must contain a visible character";
+  if (UNPRINTABLE.test(name)) return "must not contain control characters";
+  return undefined;
+}
+
+export const createKey = keyRoute({
   method: "post",
   path: "/v1/keys",
   operationId: "createKey",
   summary: "Create an API key",
   description:
     "Creates a key in the caller's account. The answer carries `key_secret`, shown this once: it is stored only as a hash and cannot be retrieved later. The new key works at once. Every create writes an audit log line (never the secret).",
-  tags: ["API keys"],
-  security: SECURITY,
-  middleware: jsonBody(),
-  request: {
-    body: { required: true, content: { "application/json": { schema: CreateKeyBody } } },
-  },
-  responses: {
-    201: {
-      description: "The key, with its secret.",
-      headers: COMMON_HEADERS,
-      content: { "application/json": { schema: KeyWithSecretSchema } },
+  input: {
+    in: "body",
+    required: true,
+    schema: CreateKeyRequest,
+    rules: {
+      noun: "field",
+      messages: {
+        "": 'must be a JSON object, e.g. {"name":"Production"}',
+        name: { required: `is required: a name of 1–${NAME_MAX_CHARS} characters` },
+      },
+      checks: { name: nameProblem },
     },
-    ...errorResponses(["invalid_json", "invalid_content_type", "invalid_parameters", "payload_too_large"]),
   },
-});
-
-/** Registers `POST /v1/keys`. */
-export function registerCreateKey(app: OpenAPIHono<AppEnv>): void {
-  app.openapi(createKeyRoute, async (c) => {
-    const { name, expires_at } = c.req.valid("json");
+  success: { status: 201, description: "The key, with its secret.", schema: ref("ApiKeyWithSecret") },
+  errors: ["invalid_json", "invalid_content_type", "invalid_parameters", "payload_too_large"],
+  async handle(c, { name, expires_at }) {
     const { store } = c.var.services;
     const now = store.now();
     let expiresAt: string | null = null;
@@ -51,5 +55,5 @@ export function registerCreateKey(app: OpenAPIHono<AppEnv>): void {
     const { key, secret } = await store.create(c.var.principal.accountId, { name, expiresAt });
     audit(c, "create", key.key_id);
     return c.json({ ...key, key_secret: secret }, 201, NO_STORE);
-  });
-}
+  },
+});

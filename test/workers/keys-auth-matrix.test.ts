@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { generateSecret } from "../../src/keys/format.ts";
-import { KEY_ROUTES } from "../../src/routes/keys-app.ts";
+import { KEY_ROUTES } from "../../src/routes/keys.ts";
 import {
   accountSnapshot,
   type Answer,
