@@ -15,14 +15,17 @@ import { listKeys } from "./v1_keys_listKeys.ts";
 import { revokeKey } from "./v1_keys_revokeKey.ts";
 import { rollKey } from "./v1_keys_rollKey.ts";
 
-/** Every key route, in the order the document lists them. */
-export const KEY_ROUTES: readonly KeyRoute[] = [createKey, listKeys, getKey, revokeKey, rollKey] as KeyRoute[];
+/**
+ * Every key route, in the order the document lists them. Each was type-checked against its
+ * own input schema by `keyRoute()`; the table forgets which schema is whose.
+ */
+export const KEY_ROUTES = [createKey, listKeys, getKey, revokeKey, rollKey] as readonly KeyRoute[];
 
 /** Hono's form of an OpenAPI path template: `/v1/keys/{key_id}` → `/v1/keys/:key_id`. */
-export const routingPath = (template: string): string => template.replace(/\{(\w+)\}/g, ":$1");
+const routingPath = (template: string): string => template.replace(/\{(\w+)\}/g, ":$1");
 
 /** `Allow` for each routing path, e.g. `/v1/keys/:key_id` → `GET, HEAD, DELETE`. */
-export function allowedMethods(): Map<string, string> {
+function allowedMethods(): Map<string, string> {
   const order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
   const byPath = new Map<string, string[]>();
   for (const route of KEY_ROUTES) {
