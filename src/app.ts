@@ -104,7 +104,9 @@ export function createApp(deps: AppDeps = {}): Hono<AppEnv> {
   });
 
   app.use(async function services(c, next) {
-    c.set("services", servicesFor(c.env));
+    const found = servicesFor(c.env);
+    if (!found.config.signing.ready) await found.config.signing.check();
+    c.set("services", found);
     await next();
   });
 

@@ -24,6 +24,10 @@ export interface SigningKeySet {
   jwksBody: string;
   /** The active key imported as a CryptoKey, once per isolate. */
   signingKey(): Promise<CryptoKey>;
+  /** True once `check()` has succeeded in this isolate. */
+  ready: boolean;
+  /** Imports every key once; rejects with `configuration_error` naming the unusable key. */
+  check(): Promise<void>;
 }
 
 const fail = (why: string): never => {
@@ -50,7 +54,9 @@ function parseKey(value: unknown, index: number): SigningKey {
     return fail(`key ${index} (${jwk.kid}) must be an Ed25519 (OKP) or P-256 (EC) key`);
   }
   if (jwk.alg !== undefined && jwk.alg !== alg) fail(`key ${index} (${jwk.kid}) has alg ${String(jwk.alg)}, expected ${alg}`);
-  const privateJwk = { ...(jwk as unknown as JsonWebKey), kid: jwk.kid };
+  // Only the members signing needs: extras (key_ops, ext, x5c…) never reach the import.
+  const { kid: _kid, alg: _alg, use: _use, ...publicMembers } = publicJwk;
+  const privateJwk = { ...publicMembers, d: jwk.d, kid: jwk.kid } as JsonWebKey & { kid: string };
   return { kid: jwk.kid, alg, privateJwk, publicJwk };
 }
 
@@ -73,10 +79,25 @@ export function parseSigningKeys(raw: string | undefined): SigningKeySet {
   if (kids.size !== keys.length) fail("has two keys with the same kid");
   const active = keys[0]!;
   let imported: Promise<CryptoKey> | undefined;
+  let checked: Promise<void> | undefined;
   const set: SigningKeySet = {
     active,
     keys,
     jwksBody: JSON.stringify({ keys: keys.map((k) => k.publicJwk) }),
+    ready: false,
+    check() {
+      // Every published key must import as a public key and the active one as a private key,
+      // or no request is answered at all (SPEC §8): a JWKS with an unusable key is a misconfiguration.
+      checked ??= Promise.all([
+        set.signingKey(),
+        ...keys.map((k, index) =>
+          importJWK(k.publicJwk, k.alg).catch(() => fail(`key ${index} (${k.kid}) has an unusable public key`)),
+        ),
+      ]).then(() => {
+        set.ready = true;
+      });
+      return checked;
+    },
     signingKey() {
       imported ??= (importJWK(active.privateJwk, active.alg) as Promise<CryptoKey>).catch(() => {
         imported = undefined;

@@ -320,6 +320,10 @@ describe("bad configuration (SPEC §8: fail closed, name the setting)", () => {
     const sent = await h.send(h.request("/v1/agents", { authorization: key.authorization }));
     expectApiError(sent, "configuration_error");
     expect(h.engine.calls).toHaveLength(0);
+    // Every request fails closed (SPEC §8), public paths included: no JWKS with an unusable key.
+    for (const path of ["/healthz", "/.well-known/jwks.json", "/v1/keys"]) {
+      expectApiError(await h.send(h.request(path, { authorization: key.authorization })), "configuration_error");
+    }
     expect(lines().some((line) => line.includes("configuration_error") && line.includes("IDENTITY_SIGNING_KEYS"))).toBe(
       true,
     );
