@@ -57,3 +57,43 @@ export async function bundleWorker(entry: string, outfile: string): Promise<stri
   });
   return outfile;
 }
+
+export interface BundleComposition {
+  /** The gateway minified (as `minify = true` or `wrangler deploy --minify` would upload it). */
+  minifiedBytes: number;
+  minifiedGzipBytes: number;
+  /** Minified bytes per package (`src` for the gateway's own code), largest first. */
+  byPackage: Array<{ name: string; bytes: number }>;
+}
+
+/** What the bundle is made of: esbuild with a metafile, minified, from src/index.ts. */
+export async function bundleComposition(outfile: string): Promise<BundleComposition> {
+  const esbuild = await import("esbuild");
+  const result = await esbuild.build({
+    entryPoints: [join(REPO_ROOT, "src/index.ts")],
+    outfile,
+    bundle: true,
+    minify: true,
+    format: "esm",
+    platform: "neutral",
+    target: "es2022",
+    conditions: ["workerd", "worker", "browser"],
+    mainFields: ["module", "main"],
+    external: ["node:*", "cloudflare:*"],
+    metafile: true,
+    logLevel: "error",
+  });
+  const output = Object.values(result.metafile.outputs)[0]!;
+  const byPackage = new Map<string, number>();
+  for (const [path, input] of Object.entries(output.inputs)) {
+    const at = path.lastIndexOf("node_modules/");
+    const name = at === -1 ? "src (the gateway)" : /^node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path.slice(at))![1]!;
+    byPackage.set(name, (byPackage.get(name) ?? 0) + input.bytesInOutput);
+  }
+  const code = readFileSync(outfile);
+  return {
+    minifiedBytes: code.length,
+    minifiedGzipBytes: gzipSync(code, { level: 9 }).length,
+    byPackage: [...byPackage].map(([name, bytes]) => ({ name, bytes })).sort((a, b) => b.bytes - a.bytes),
+  };
+}

@@ -6,8 +6,7 @@
  * CPU of serving KV never lands on the measured workerd process — as in production,
  * where KV is a remote service and only the Worker's side of a read costs its CPU.
  *
- * Protocol (per namespace, one server can hold several under `/<namespace>/...` or one
- * at the root):
+ * Protocol (each namespace on its own loopback port; keys URL-encoded in the path):
  *   GET    /<key>?urlencoded=true[&cache_ttl=N]   200 value (+ CF-Expiration, CF-KV-Metadata) | 404
  *   POST   /bulk/get  {"keys":[…],"type":"text"|"json","withMetadata"?:bool}   200 {key: value|null}
  *   PUT    /<key>?urlencoded=true[&expiration=S|&expiration_ttl=S]   body = value, CF-KV-Metadata
