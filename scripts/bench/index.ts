@@ -20,6 +20,7 @@ import { bundleComposition, bundleGateway, type Bundle, type BundleComposition }
 import { benchSigningKeys, garbageAuthorizations, seedKeys, unknownKeys, type BenchKey } from "./keys.ts";
 import { startKvServer } from "./kv-server.ts";
 import { NEGATIVE_TTL_MS } from "../../src/keys/store.ts";
+import { type LadderStep, runLadder } from "./ladder.ts";
 import { MICRO_DESCRIPTIONS, runMicrobenchmarks, SIGNING_OPS, type MicroResult } from "./microbench.ts";
 import { startOrigin, type Origin } from "./origin.ts";
 import { recordCpuProfile, summarizeProfile, type ProfileSummary } from "./profile.ts";
@@ -39,6 +40,8 @@ const { values: args } = parseArgs({
     concurrency: { type: "string", default: "1,32" },
     json: { type: "string" },
     "keep-logs": { type: "boolean", default: false },
+    ladder: { type: "boolean", default: false },
+    "ladder-rounds": { type: "string", default: "10" },
     out: { type: "string", default: join(REPO_ROOT, "docs/BENCHMARKS.md") },
   },
 });
@@ -411,6 +414,7 @@ interface Report {
   startup: { gateway: Startup; passthrough: Startup };
   rows: Row[];
   micro: MicroResult[];
+  ladder: LadderStep[];
   profile?: ProfileSummary;
   passthroughProfile?: ProfileSummary;
   targets: Array<{ target: string; goal: string; measured: string; met: boolean | null }>;
@@ -573,6 +577,27 @@ function markdown(report: Report): string {
         `| ${r.op} | ${MICRO_DESCRIPTIONS[r.op] ?? ""} | ${f2(r.usPerOp)} | ${r.samples.map(f1).join(", ")} (n=${f0(r.n)}) |`,
       );
     }
+    push("");
+  }
+  if (report.ladder.length > 0) {
+    push("### Cost ladder: what each piece costs in context (c=32)", "");
+    push(
+      "A passthrough Worker that adds the gateway's own modules one rung at a time (scripts/bench/workers/ladder.ts), and the real gateway, measured in short runs interleaved in random order. Median CPU per request; the increments are noisy to ±10 µs.",
+      "",
+    );
+    push("| rung (cumulative) | CPU µs/req | + over the rung before | × passthrough |", "|---|---:|---:|---:|");
+    const base = report.ladder[0]!.cpuUsPerRequest;
+    report.ladder.forEach((step, i) => {
+      const before =
+        i === 0 ? step.cpuUsPerRequest : report.ladder[i === report.ladder.length - 1 ? 0 : i - 1]!.cpuUsPerRequest;
+      const delta =
+        i === 0
+          ? ""
+          : i === report.ladder.length - 1
+            ? `+${f0(step.cpuUsPerRequest - before)} over passthrough`
+            : `+${f0(step.cpuUsPerRequest - before)}`;
+      push(`| ${step.rung} | ${f0(step.cpuUsPerRequest)} | ${delta} | ${f2(step.cpuUsPerRequest / base)} |`);
+    });
     push("");
   }
   const profileTable = (title: string, summary: ProfileSummary | undefined) => {
@@ -740,6 +765,7 @@ async function main(): Promise<void> {
   const gateway = await startGateway();
   const passthrough = await startPassthrough();
   const rows: Row[] = all.map((scenario) => ({ scenario, byConcurrency: new Map(), runs: new Map() }));
+  let ladder: LadderStep[] = [];
   try {
     for (const s of all) await checkSamples(s, s.target === "gateway" ? gateway : passthrough, origin);
     // JIT and connection pools warm before anything is measured.
@@ -769,6 +795,20 @@ async function main(): Promise<void> {
         list.push(run);
         row.runs.set(c, list);
       }
+    }
+    if (args.ladder && specFiles.has("hot")) {
+      say(`Cost ladder (c=32, ${args["ladder-rounds"]} interleaved runs of ${DURATION_S} s per rung)…`);
+      ladder = await runLadder({
+        workDir,
+        origin: origin.url,
+        signingKeys,
+        specFile: specFiles.get("hot")!,
+        gateway,
+        rounds: Number(args["ladder-rounds"]),
+        durationS: DURATION_S,
+        cpus: pins,
+      });
+      for (const step of ladder) say(`  ${step.rung.padEnd(24)} ${f0(step.cpuUsPerRequest).padStart(5)} µs/req`);
     }
   } finally {
     await gateway.stop();
@@ -854,6 +894,7 @@ async function main(): Promise<void> {
     startup,
     rows,
     micro,
+    ladder,
     profile,
     passthroughProfile,
     targets: evaluateTargets(rows, bundle, composition),
