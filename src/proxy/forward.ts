@@ -44,22 +44,21 @@ export async function forwardToEngine(c: Context<AppEnv>): Promise<Response> {
   };
   if (raw.body !== null) init.duplex = "half";
 
+  // The deadline is a native timer raced against the engine (not setTimeout/clearTimeout,
+  // whose Node-compatible wrappers cost ~20 µs per request here; docs/BENCHMARKS.md). An
+  // engine that answers in time leaves it pending; it ends with the request.
   const controller = new AbortController();
   init.signal = controller.signal;
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    controller.abort();
-  }, config.engineTimeoutMs);
-
-  let response: Response;
+  const deadline = scheduler.wait(config.engineTimeoutMs).then(() => null);
+  let response: Response | null;
   try {
-    response = await engineFetch(new Request(config.engineOrigin + url.pathname + url.search, init));
+    response = await Promise.race([engineFetch(new Request(config.engineOrigin + url.pathname + url.search, init)), deadline]);
   } catch (error) {
-    if (timedOut) throw new GatewayError("gateway_timeout", { detail: `engine sent no response within ${config.engineTimeoutMs} ms` });
     throw new GatewayError("bad_gateway", { detail: `engine fetch failed: ${error instanceof Error ? error.name : "unknown"}` });
-  } finally {
-    clearTimeout(timer);
+  }
+  if (response === null) {
+    controller.abort();
+    throw new GatewayError("gateway_timeout", { detail: `engine sent no response within ${config.engineTimeoutMs} ms` });
   }
 
   return new Response(observeBody(response, requestId, c.executionCtx), {
