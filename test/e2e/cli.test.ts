@@ -345,7 +345,8 @@ describe("signing-keys", () => {
       const set = parseSigningKeys(result.stdout.trim());
       expect(set.keys).toHaveLength(1);
       expect(set.active).toMatchObject({ alg, kid: expect.stringMatching(kidPattern) });
-      expect(set.active.privateJwk).toMatchObject({ kty, d: expect.any(String), use: "sig", alg });
+      expect(set.active.privateJwk).toMatchObject({ kty, d: expect.any(String) });
+      expect(set.active.publicJwk).toMatchObject({ kty, use: "sig", alg });
       expect(JSON.parse(set.jwksBody).keys[0]).not.toHaveProperty("d");
       expect(result.stderr).toContain("wrangler secret put IDENTITY_SIGNING_KEYS --env production");
 
