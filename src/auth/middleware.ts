@@ -31,7 +31,7 @@ export function apiKeyAuth(primitives: VerifyPrimitives = defaultPrimitives): Mi
     // Set before the store is consulted, so a KV failure (503) is logged as such.
     c.set("authOutcome", "key_store_unavailable");
     const verification = parsed.ok
-      ? await verifyKey(store, parsed.credentials, primitives)
+      ? await verifyKey(store, parsed.credentials, primitives, (promise) => c.executionCtx.waitUntil(promise))
       : ({ ok: false, reason: parsed.problem } as const);
 
     if (!verification.ok) {

@@ -30,8 +30,9 @@ export async function verifyKey(
   store: KeyStore,
   credentials: Credentials,
   primitives: VerifyPrimitives = defaultPrimitives,
+  waitUntil?: (promise: Promise<unknown>) => void,
 ): Promise<Verification> {
-  const lookup = await store.lookup(credentials.keyId);
+  const lookup = await store.lookup(credentials.keyId, waitUntil);
   const digest = await primitives.digest(credentials.secret);
   const now = store.now();
   const matchesCurrent = primitives.equal(digest, lookup?.current ?? NO_HASH());

@@ -24,6 +24,11 @@ export class LruCache<V> {
     return entry.value;
   }
 
+  /** When the entry for `key` expires (ms), without touching its recency; undefined when absent. */
+  expiresAt(key: string): number | undefined {
+    return this.#entries.get(key)?.expiresAt;
+  }
+
   set(key: string, value: V, expiresAt: number): void {
     this.#entries.delete(key);
     this.#entries.set(key, { value, expiresAt });

@@ -3,9 +3,16 @@
  * routes and the CLI alike (docs/kv-schema.md lists the prefixes).
  *
  * Reads on the authentication path are cached per isolate (positive and negative,
- * TTL + LRU bound) and de-duplicated while in flight. A write made in this isolate is
- * pinned in memory for longer than any KV cache can be stale, so a revoke takes
- * effect here on the very next request and no later read can re-cache the old record.
+ * TTL + LRU bound). A cached entry is read again shortly before it expires by one request
+ * while every other request keeps using it, so a key in use is read about once per TTL and
+ * never drops out of the cache under traffic. A pending read is never shared between
+ * requests: in workerd, another request continuing on it runs in the reading request's I/O
+ * context, where its own body stream is refused (a 502) or it is cancelled when the
+ * reading request ends (a hang) — `npm run bench` saw both under load. Requests that miss a
+ * key another request is reading wait for that read to land in the cache instead, in their
+ * own context, and read it themselves only if it does not come. A write made in
+ * this isolate is pinned in memory for longer than any KV cache can be stale, so a revoke
+ * takes effect here on the very next request and no later read can re-cache the old record.
  */
 import { GatewayError } from "../errors.ts";
 import { LruCache } from "./cache.ts";
@@ -19,6 +26,11 @@ export const KV_CACHE_TTL_S = 60;
 export const RECORD_TTL_MS = 30_000;
 /** How long this isolate remembers that a key_id does not exist. */
 export const NEGATIVE_TTL_MS = 30_000;
+/** A cached entry this close to expiry is read again by the next request that uses it. */
+export const REFRESH_AHEAD_MS = 2_000;
+/** How long a request that misses waits for another request's read of the same key. */
+export const JOIN_WAIT_MS = 1_000;
+const JOIN_POLL_MS = 2;
 /** A record written here overrides KV reads for this long (> KV cacheTtl + propagation). */
 export const PIN_MS = (KV_CACHE_TTL_S + 60) * 1000 + RECORD_TTL_MS;
 /** `last_used_at` is written at most once per key per isolate in this window. */
@@ -57,6 +69,8 @@ export interface StoreCaches {
   records: LruCache<KeyLookup | null>;
   pinned: LruCache<KeyLookup>;
   lastUsedWrites: LruCache<true>;
+  /** Keys a request is reading from KV right now (a mark, never a shared promise). */
+  reading: LruCache<true>;
 }
 
 export function createStoreCaches(maxEntries = 10_000): StoreCaches {
@@ -64,6 +78,7 @@ export function createStoreCaches(maxEntries = 10_000): StoreCaches {
     records: new LruCache(maxEntries),
     pinned: new LruCache(maxEntries),
     lastUsedWrites: new LruCache(maxEntries),
+    reading: new LruCache(maxEntries),
   };
 }
 
@@ -99,7 +114,6 @@ export class KeyStore {
   readonly #now: () => number;
   readonly #caches: StoreCaches;
   readonly #timeoutMs: number;
-  readonly #inFlight = new Map<string, Promise<KeyLookup | null>>();
 
   constructor(kv: KVNamespace, options: KeyStoreOptions = {}) {
     this.#kv = kv;
@@ -115,19 +129,49 @@ export class KeyStore {
 
   /**
    * The verification view of a key_id, from memory when possible; null when no such key.
-   * Throws `service_unavailable` when KV fails: a KV error is never cached.
+   * Throws `service_unavailable` when KV fails: a KV error is never cached. An entry close
+   * to expiry is still answered from memory while one request reads it again, in the
+   * background when the caller passes its `waitUntil`.
    */
-  async lookup(keyId: string): Promise<KeyLookup | null> {
+  async lookup(keyId: string, waitUntil?: (promise: Promise<unknown>) => void): Promise<KeyLookup | null> {
     const now = this.#now();
     const pinned = this.#caches.pinned.get(keyId, now);
     if (pinned !== undefined) return pinned;
     const cached = this.#caches.records.get(keyId, now);
-    if (cached !== undefined) return cached;
-    const running = this.#inFlight.get(keyId);
-    if (running !== undefined) return running;
-    const read = this.#readForLookup(keyId).finally(() => this.#inFlight.delete(keyId));
-    this.#inFlight.set(keyId, read);
-    return read;
+    if (cached === undefined) return this.#miss(keyId);
+    if (this.#caches.records.expiresAt(keyId)! - now > REFRESH_AHEAD_MS) return cached;
+    if (this.#caches.reading.get(keyId, now) !== undefined) return cached;
+    const refresh = this.#markedRead(keyId);
+    if (waitUntil === undefined) return refresh.catch(() => cached);
+    // A failed refresh keeps nothing: the entry stays valid until it expires, and the next
+    // request in the window tries again.
+    waitUntil(refresh.catch(() => undefined));
+    return cached;
+  }
+
+  /** A key not in memory: wait for another request's read of it, or read it here. */
+  async #miss(keyId: string): Promise<KeyLookup | null> {
+    for (
+      let waited = 0;
+      waited < JOIN_WAIT_MS && this.#caches.reading.get(keyId, this.#now()) !== undefined;
+      waited += JOIN_POLL_MS
+    ) {
+      await scheduler.wait(JOIN_POLL_MS);
+      const now = this.#now();
+      const found = this.#caches.pinned.get(keyId, now) ?? this.#caches.records.get(keyId, now);
+      if (found !== undefined) return found;
+    }
+    return this.#markedRead(keyId);
+  }
+
+  /** Reads for a lookup with the key marked as being read; the mark lapses after the KV timeout. */
+  async #markedRead(keyId: string): Promise<KeyLookup | null> {
+    this.#caches.reading.set(keyId, true, this.#now() + this.#timeoutMs);
+    try {
+      return await this.#readForLookup(keyId);
+    } finally {
+      this.#caches.reading.delete(keyId);
+    }
   }
 
   async #readForLookup(keyId: string): Promise<KeyLookup | null> {

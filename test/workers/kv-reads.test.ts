@@ -1,9 +1,10 @@
 /**
  * KV reads on the authentication path, counted against the real local KV (wrapped, not
  * replaced) with a controlled clock. These pin the read budget the benchmark measures
- * (docs/BENCHMARKS.md): none for a hot key, none for a malformed key or a bad checksum,
- * at most one per distinct key_id per cache TTL (positive or negative), one shared read
- * for concurrent misses, and never a cached KV failure.
+ * (docs/BENCHMARKS.md): none for a hot key between refreshes (one read shortly before its
+ * TTL ends, by one request), none for a malformed key or a bad checksum, at most one per
+ * distinct key_id per cache TTL (positive or negative), no pending read shared between
+ * requests, and never a cached KV failure.
  */
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
@@ -11,7 +12,13 @@ import { createApp } from "../../src/app.ts";
 import { LruCache } from "../../src/keys/cache.ts";
 import { generateKeyId, generateSecret } from "../../src/keys/format.ts";
 import { kvKeys } from "../../src/keys/record.ts";
-import { createStoreCaches, KV_CACHE_TTL_S, NEGATIVE_TTL_MS, RECORD_TTL_MS } from "../../src/keys/store.ts";
+import {
+  createStoreCaches,
+  KV_CACHE_TTL_S,
+  NEGATIVE_TTL_MS,
+  RECORD_TTL_MS,
+  REFRESH_AHEAD_MS,
+} from "../../src/keys/store.ts";
 import { createKey, gateway, PUBLIC_ORIGIN, recordingEngine, rememberSensitive, uniqueAddress } from "./harness.ts";
 
 interface Read {
@@ -22,14 +29,15 @@ interface Read {
 /** The local KV binding with every read recorded (and, when `failing`, every read refused). */
 function recordingKv() {
   const reads: Read[] = [];
-  const state = { failing: false };
+  const state = { failing: false, gate: null as Promise<void> | null };
   const inner = env.API_KEYS;
   const kv = new Proxy(inner, {
     get(target, prop) {
       if (prop === "get" || prop === "getWithMetadata") {
-        return (key: string, options?: unknown) => {
+        return async (key: string, options?: unknown) => {
           reads.push({ key, options });
-          if (state.failing) return Promise.reject(new Error("KV is down (test)"));
+          if (state.gate !== null) await state.gate;
+          if (state.failing) throw new Error("KV is down (test)");
           return (Reflect.get(target, prop) as (...a: unknown[]) => unknown).call(target, key, options);
         };
       }
@@ -51,8 +59,22 @@ function recordingKv() {
       reads.filter((r) => r.key === (keyId === undefined ? r.key : kvKeys.record(keyId)) && r.key.startsWith("key:")),
     allReads: () => reads.length,
     reads,
+    /** Holds every read until the returned function is called. */
+    hold(): () => void {
+      let release: () => void = () => undefined;
+      state.gate = new Promise((resolve) => {
+        release = resolve;
+      });
+      return () => {
+        state.gate = null;
+        release();
+      };
+    },
   };
 }
+
+/** Lets the runtime start every request before a held read is released. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
 
 function clock(start = Date.now()) {
   let now = start;
@@ -90,24 +112,80 @@ describe("KV reads on the hot path", () => {
     expect(kv.recordReads(key.keyId)[0]!.options).toEqual({ type: "json", cacheTtl: KV_CACHE_TTL_S });
   });
 
-  it("reads the record again at most once per record TTL", async () => {
+  it("reads a key in use once more shortly before its TTL ends, and never lets it expire under traffic", async () => {
     const { kv, time, call } = setup();
     const key = await createKey();
     for (let i = 0; i < 20; i++) await call(key.authorization);
-    time.advance(RECORD_TTL_MS - 1);
+    time.advance(RECORD_TTL_MS - REFRESH_AHEAD_MS - 1);
     for (let i = 0; i < 20; i++) await call(key.authorization);
     expect(kv.recordReads(key.keyId)).toHaveLength(1);
-    time.advance(1);
+    time.advance(1); // inside the refresh window: the next request reads, the ones after it do not
+    for (let i = 0; i < 20; i++) expect((await call(key.authorization)).res.status).toBe(200);
+    expect(kv.recordReads(key.keyId)).toHaveLength(2);
+    time.advance(REFRESH_AHEAD_MS); // past the first read's TTL: the refreshed entry still holds
     for (let i = 0; i < 20; i++) expect((await call(key.authorization)).res.status).toBe(200);
     expect(kv.recordReads(key.keyId)).toHaveLength(2);
   });
 
-  it("shares one read between concurrent requests for a key that is not cached yet", async () => {
+  it("reads a key that was idle past its TTL once, on the next request", async () => {
+    const { kv, time, call } = setup();
+    const key = await createKey();
+    await call(key.authorization);
+    time.advance(RECORD_TTL_MS);
+    for (let i = 0; i < 10; i++) expect((await call(key.authorization)).res.status).toBe(200);
+    expect(kv.recordReads(key.keyId)).toHaveLength(2);
+  });
+
+  it("starts one refresh for concurrent requests in the refresh window; the others use the cached record", async () => {
+    const { kv, time, call } = setup();
+    const key = await createKey();
+    await call(key.authorization);
+    time.advance(RECORD_TTL_MS - REFRESH_AHEAD_MS);
+    const release = kv.hold();
+    const pending = Array.from({ length: 10 }, () => call(key.authorization));
+    await settle();
+    release();
+    expect((await Promise.all(pending)).map((s) => s.res.status)).toEqual(Array(10).fill(200));
+    expect(kv.recordReads(key.keyId)).toHaveLength(2);
+  });
+
+  it("keeps serving the still-valid record when the refresh read fails, and tries again on the next request", async () => {
+    const { kv, time, call } = setup();
+    const key = await createKey();
+    await call(key.authorization);
+    time.advance(RECORD_TTL_MS - REFRESH_AHEAD_MS);
+    kv.state.failing = true;
+    expect((await call(key.authorization)).res.status).toBe(200);
+    kv.state.failing = false;
+    expect((await call(key.authorization)).res.status).toBe(200);
+    expect((await call(key.authorization)).res.status).toBe(200);
+    expect(kv.recordReads(key.keyId)).toHaveLength(3);
+  });
+
+  it("reads a key missed by concurrent requests once: the others wait for it to land in the cache", async () => {
+    // They wait in their own context, never on the reading request's promise: in workerd a
+    // request continuing on another request's pending read runs in that request's I/O context,
+    // where its own body stream is refused, and is cancelled when that request ends.
     const { kv, call } = setup();
     const key = await createKey();
-    const sent = await Promise.all(Array.from({ length: 25 }, () => call(key.authorization)));
-    expect(sent.map((s) => s.res.status)).toEqual(Array(25).fill(200));
+    const release = kv.hold();
+    const pending = Array.from({ length: 8 }, () => call(key.authorization));
+    await settle();
+    release();
+    expect((await Promise.all(pending)).map((s) => s.res.status)).toEqual(Array(8).fill(200));
     expect(kv.recordReads(key.keyId)).toHaveLength(1);
+  });
+
+  it("does not pass a failed read on either: requests that waited for it read for themselves", async () => {
+    const { kv, call } = setup();
+    const key = await createKey();
+    kv.state.failing = true;
+    const release = kv.hold();
+    const pending = Array.from({ length: 4 }, () => call(key.authorization));
+    await settle();
+    release();
+    expect((await Promise.all(pending)).map((s) => s.res.status)).toEqual(Array(4).fill(503));
+    expect(kv.recordReads(key.keyId)).toHaveLength(4);
   });
 });
 
