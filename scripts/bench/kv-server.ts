@@ -137,7 +137,15 @@ export class KvNamespaceStore {
 
   // --- counted operations, as the binding performs them ---
 
+  /** Single-key GETs of one key since the store started (not reset by `takeCounts`). */
+  readsOf(key: string): number {
+    return this.#readsByKey.get(key) ?? 0;
+  }
+
+  readonly #readsByKey = new Map<string, number>();
+
   countedGet(key: string, withCacheTtl: boolean): Entry | undefined {
+    this.#readsByKey.set(key, (this.#readsByKey.get(key) ?? 0) + 1);
     this.counts.get++;
     this.counts.reads++;
     if (withCacheTtl) this.counts.getWithCacheTtl++;
