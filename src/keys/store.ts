@@ -26,7 +26,7 @@ export const KV_CACHE_TTL_S = 60;
 export const RECORD_TTL_MS = 30_000;
 /** How long this isolate remembers that a key_id does not exist. */
 export const NEGATIVE_TTL_MS = 30_000;
-/** A cached entry this close to expiry is read again by the next request that uses it. */
+/** A cached record this close to expiry is read again by the next request that uses it. */
 export const REFRESH_AHEAD_MS = 2_000;
 /** How long a request that misses waits for another request's read of the same key. */
 export const JOIN_WAIT_MS = 1_000;
@@ -139,7 +139,8 @@ export class KeyStore {
     if (pinned !== undefined) return pinned;
     const cached = this.#caches.records.get(keyId, now);
     if (cached === undefined) return this.#miss(keyId);
-    if (this.#caches.records.expiresAt(keyId)! - now > REFRESH_AHEAD_MS) return cached;
+    // Only known keys are refreshed ahead; a flood of unknown key_ids costs one read per negative TTL.
+    if (cached === null || this.#caches.records.expiresAt(keyId)! - now > REFRESH_AHEAD_MS) return cached;
     if (this.#caches.reading.get(keyId, now) !== undefined) return cached;
     const refresh = this.#markedRead(keyId);
     if (waitUntil === undefined) return refresh.catch(() => cached);

@@ -232,6 +232,18 @@ describe("KV reads for requests that cannot be valid", () => {
     expect(kv.allReads()).toBe(2 * unknown.length);
   });
 
+  it("does not read an unknown key_id again before its negative TTL ends (no refresh ahead for it)", async () => {
+    const { kv, time, call } = setup();
+    const unknown = `Bearer ${generateKeyId()}:${generateSecret()}`;
+    await call(unknown);
+    time.advance(NEGATIVE_TTL_MS - 1);
+    for (let i = 0; i < 5; i++) expect((await call(unknown)).res.status).toBe(401);
+    expect(kv.allReads()).toBe(1);
+    time.advance(1);
+    await call(unknown);
+    expect(kv.allReads()).toBe(2);
+  });
+
   it("a wrong secret for a known key costs the same single read as the right one", async () => {
     const { kv, call } = setup();
     const key = await createKey();
