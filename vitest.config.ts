@@ -41,7 +41,11 @@ export default defineConfig({
             },
           }),
         ],
-        test: { name: "workers", include: ["test/workers/**/*.test.ts"], setupFiles: ["./test/support/workers-log-capture.ts"] },
+        test: {
+          name: "workers",
+          include: ["test/workers/**/*.test.ts"],
+          setupFiles: ["./test/support/workers-log-capture.ts"],
+        },
       },
       {
         test: {

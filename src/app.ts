@@ -57,8 +57,7 @@ const handleError: ErrorHandler<AppEnv> = (error, c) => {
 
 /** Answers 405 with the allowed methods. */
 export function methodNotAllowed(allow: string) {
-  return (c: Context<AppEnv>) =>
-    errorResponse("method_not_allowed", c.var.requestId, { headers: { Allow: allow } });
+  return (c: Context<AppEnv>) => errorResponse("method_not_allowed", c.var.requestId, { headers: { Allow: allow } });
 }
 
 /** Builds the gateway app. */

@@ -74,7 +74,8 @@ function parseEngineUrl(raw: string | undefined): { origin: string; hostname: st
   }
   if (url.protocol !== "https:" && url.protocol !== "http:") fail("ENGINE_URL", "must be an http(s) URL");
   if (url.username !== "" || url.password !== "") fail("ENGINE_URL", "must not carry credentials");
-  if (url.pathname !== "/" || url.search !== "" || url.hash !== "") fail("ENGINE_URL", "must be an origin, without path or query");
+  if (url.pathname !== "/" || url.search !== "" || url.hash !== "")
+    fail("ENGINE_URL", "must be an origin, without path or query");
   return { origin: url.origin, hostname: url.hostname };
 }
 

@@ -6,20 +6,52 @@
 /** Every error code the gateway answers, with its status, type and public message. */
 export const ERRORS = {
   invalid_api_key: { status: 401, type: "authentication_error", message: "Invalid or missing API key" },
-  rate_limited: { status: 429, type: "rate_limit_error", message: "Too many failed authentication attempts; retry after the time in Retry-After" },
+  rate_limited: {
+    status: 429,
+    type: "rate_limit_error",
+    message: "Too many failed authentication attempts; retry after the time in Retry-After",
+  },
   invalid_json: { status: 400, type: "invalid_request_error", message: "The request body is not valid JSON" },
   invalid_parameters: { status: 400, type: "invalid_request_error", message: "The request has invalid parameters" },
-  invalid_content_type: { status: 400, type: "invalid_request_error", message: "Send the request body as JSON with Content-Type: application/json" },
-  key_revoked: { status: 400, type: "invalid_request_error", message: "This key is revoked and cannot be rolled; create a new key instead" },
-  key_expired: { status: 400, type: "invalid_request_error", message: "This key has expired and cannot be rolled; create a new key instead" },
+  invalid_content_type: {
+    status: 400,
+    type: "invalid_request_error",
+    message: "Send the request body as JSON with Content-Type: application/json",
+  },
+  key_revoked: {
+    status: 400,
+    type: "invalid_request_error",
+    message: "This key is revoked and cannot be rolled; create a new key instead",
+  },
+  key_expired: {
+    status: 400,
+    type: "invalid_request_error",
+    message: "This key has expired and cannot be rolled; create a new key instead",
+  },
   key_not_found: { status: 404, type: "not_found_error", message: "No such API key" },
   not_found: { status: 404, type: "invalid_request_error", message: "No such route" },
-  method_not_allowed: { status: 405, type: "invalid_request_error", message: "This method is not allowed on this path" },
+  method_not_allowed: {
+    status: 405,
+    type: "invalid_request_error",
+    message: "This method is not allowed on this path",
+  },
   payload_too_large: { status: 413, type: "invalid_request_error", message: "The request body is too large" },
-  internal_error: { status: 500, type: "api_error", message: "An internal error occurred; retry later and quote the request id if it persists" },
-  configuration_error: { status: 500, type: "api_error", message: "The gateway is misconfigured; the operator has been told" },
+  internal_error: {
+    status: 500,
+    type: "api_error",
+    message: "An internal error occurred; retry later and quote the request id if it persists",
+  },
+  configuration_error: {
+    status: 500,
+    type: "api_error",
+    message: "The gateway is misconfigured; the operator has been told",
+  },
   bad_gateway: { status: 502, type: "api_error", message: "The API engine could not be reached; retry later" },
-  service_unavailable: { status: 503, type: "api_error", message: "The gateway cannot verify API keys right now; retry later" },
+  service_unavailable: {
+    status: 503,
+    type: "api_error",
+    message: "The gateway cannot verify API keys right now; retry later",
+  },
   gateway_timeout: { status: 504, type: "api_error", message: "The API engine did not answer in time; retry later" },
 } as const satisfies Record<string, { status: number; type: string; message: string }>;
 

@@ -15,4 +15,6 @@ declare global {
   type KVNamespaceListOptions = WorkersKVNamespaceListOptions;
   type KVNamespacePutOptions = WorkersKVNamespacePutOptions;
   type RateLimit = WorkersRateLimit;
+  /** Workers' scheduler (KeyStore's lookup path only; the scripts never call it). */
+  var scheduler: { wait(ms: number): Promise<void> };
 }

@@ -48,7 +48,9 @@ export function apiKeyAuth(primitives: VerifyPrimitives = defaultPrimitives): Mi
     const write = store.recordUse(verification.keyId);
     if (write !== null) {
       const keyId = verification.keyId;
-      c.executionCtx.waitUntil(write.catch(() => log("warn", "last_used_write_failed", { request_id: requestId, key_id: keyId })));
+      c.executionCtx.waitUntil(
+        write.catch(() => log("warn", "last_used_write_failed", { request_id: requestId, key_id: keyId })),
+      );
     }
     await next();
   };

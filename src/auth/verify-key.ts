@@ -38,7 +38,8 @@ export async function verifyKey(
   const matchesCurrent = primitives.equal(digest, lookup?.current ?? NO_HASH());
   const matchesPrevious = primitives.equal(digest, lookup?.previous ?? NO_HASH());
   if (lookup === null) return { ok: false, reason: "unknown_key" };
-  if (!(matchesCurrent || (matchesPrevious && now < lookup.previousUntilMs))) return { ok: false, reason: "wrong_secret" };
+  if (!(matchesCurrent || (matchesPrevious && now < lookup.previousUntilMs)))
+    return { ok: false, reason: "wrong_secret" };
   if (now >= lookup.revokedAtMs) return { ok: false, reason: "revoked" };
   if (now >= lookup.expiresAtMs) return { ok: false, reason: "expired" };
   return { ok: true, accountId: lookup.record.account_id, keyId: lookup.record.key_id };

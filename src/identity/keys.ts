@@ -53,7 +53,8 @@ function parseKey(value: unknown, index: number): SigningKey {
   } else {
     return fail(`key ${index} (${jwk.kid}) must be an Ed25519 (OKP) or P-256 (EC) key`);
   }
-  if (jwk.alg !== undefined && jwk.alg !== alg) fail(`key ${index} (${jwk.kid}) has alg ${String(jwk.alg)}, expected ${alg}`);
+  if (jwk.alg !== undefined && jwk.alg !== alg)
+    fail(`key ${index} (${jwk.kid}) has alg ${String(jwk.alg)}, expected ${alg}`);
   // Only the members signing needs: extras (key_ops, ext, x5c…) never reach the import.
   const { kid: _kid, alg: _alg, use: _use, ...publicMembers } = publicJwk;
   const privateJwk = { ...publicMembers, d: jwk.d, kid: jwk.kid } as JsonWebKey & { kid: string };

@@ -111,15 +111,9 @@ export interface Credentials {
 }
 
 /** Why a header did not yield credentials; never sent to a client (SPEC §3). */
-export type CredentialsProblem =
-  | "missing"
-  | "wrong_scheme"
-  | "malformed"
-  | "bad_checksum";
+export type CredentialsProblem = "missing" | "wrong_scheme" | "malformed" | "bad_checksum";
 
-export type ParsedAuthorization =
-  | { ok: true; credentials: Credentials }
-  | { ok: false; problem: CredentialsProblem };
+export type ParsedAuthorization = { ok: true; credentials: Credentials } | { ok: false; problem: CredentialsProblem };
 
 // `Bearer` + 1*SP + key_id ":" key_secret, after optional surrounding whitespace (RFC 9110 §11.6.2, §5.6.3).
 const TOKEN_PATTERN = /^(nxf_[0-9a-f]{32}):(nxfs_[0-9A-Za-z]{64})$/;

@@ -52,13 +52,20 @@ export async function forwardToEngine(c: Context<AppEnv>): Promise<Response> {
   const deadline = scheduler.wait(config.engineTimeoutMs).then(() => null);
   let response: Response | null;
   try {
-    response = await Promise.race([engineFetch(new Request(config.engineOrigin + url.pathname + url.search, init)), deadline]);
+    response = await Promise.race([
+      engineFetch(new Request(config.engineOrigin + url.pathname + url.search, init)),
+      deadline,
+    ]);
   } catch (error) {
-    throw new GatewayError("bad_gateway", { detail: `engine fetch failed: ${error instanceof Error ? error.name : "unknown"}` });
+    throw new GatewayError("bad_gateway", {
+      detail: `engine fetch failed: ${error instanceof Error ? error.name : "unknown"}`,
+    });
   }
   if (response === null) {
     controller.abort();
-    throw new GatewayError("gateway_timeout", { detail: `engine sent no response within ${config.engineTimeoutMs} ms` });
+    throw new GatewayError("gateway_timeout", {
+      detail: `engine sent no response within ${config.engineTimeoutMs} ms`,
+    });
   }
 
   return new Response(observeBody(response, requestId, c.executionCtx), {
@@ -87,18 +94,27 @@ export const UNOBSERVED_BODY_MAX_BYTES = 64 * 1024;
  * gateway learns when the engine breaks off mid-response (it logs it; the client sees the
  * broken stream) without copying chunks through JavaScript.
  */
-function observeBody(response: Response, requestId: string, ctx: { waitUntil(promise: Promise<unknown>): void }): ReadableStream | null {
+function observeBody(
+  response: Response,
+  requestId: string,
+  ctx: { waitUntil(promise: Promise<unknown>): void },
+): ReadableStream | null {
   const body = response.body;
   if (body === null) return null;
   // A known length stays known (and is enforced), so the client still gets Content-Length.
   // A coded body is decoded on its way in, so its declared length is not the length we pass on.
-  const length = response.headers.has("content-encoding") ? Number.NaN : Number(response.headers.get("content-length") ?? Number.NaN);
+  const length = response.headers.has("content-encoding")
+    ? Number.NaN
+    : Number(response.headers.get("content-length") ?? Number.NaN);
   const known = Number.isSafeInteger(length) && length >= 0;
   if (known && length <= UNOBSERVED_BODY_MAX_BYTES) return body;
   const pipe = known ? new FixedLengthStream(length) : new IdentityTransformStream();
   ctx.waitUntil(
     body.pipeTo(pipe.writable).catch((error: unknown) => {
-      log("warn", "response_stream_aborted", { request_id: requestId, error: error instanceof Error ? error.name : "unknown" });
+      log("warn", "response_stream_aborted", {
+        request_id: requestId,
+        error: error instanceof Error ? error.name : "unknown",
+      });
     }),
   );
   return pipe.readable;

@@ -68,7 +68,7 @@ export function engineRequestHeaders(incoming: Headers, context: ForwardedContex
       GATEWAY_OWNED.has(folded) ||
       HOP_BY_HOP.has(folded) ||
       folded.startsWith(RESERVED_PREFIX) ||
-      (listed !== null && listed.has(name))
+      listed?.has(name) === true
     ) {
       continue;
     }
@@ -88,16 +88,13 @@ export function engineRequestHeaders(incoming: Headers, context: ForwardedContex
  * to the public origin, and any other mention of the engine's host scrubbed, so the
  * engine's hostname never reaches a client.
  */
-export function clientResponseHeaders(
-  engine: Headers,
-  context: { requestId: string } & EngineUrlContext,
-): Headers {
+export function clientResponseHeaders(engine: Headers, context: { requestId: string } & EngineUrlContext): Headers {
   const listed = connectionListed(engine);
   // A coded body was decoded by the runtime on its way in: its coding and length no longer apply.
   const decoded = engine.has("content-encoding");
   const out = new Headers();
   for (const [name, value] of engine) {
-    if (HOP_BY_HOP.has(name) || (listed !== null && listed.has(name))) continue;
+    if (HOP_BY_HOP.has(name) || listed?.has(name) === true) continue;
     if (decoded && (name === "content-encoding" || name === "content-length")) continue;
     if (name === "location" || name === "content-location") {
       out.append(name, rewriteEngineUrl(value, context));

@@ -59,14 +59,18 @@ const MAX_AGE_S = 60;
 
 function mapJoseError(error: unknown): IdentityError {
   if (error instanceof IdentityError) return error;
-  if (error instanceof joseErrors.JWTExpired) return new IdentityError("ERR_IDENTITY_EXPIRED", "identity token expired", { cause: error });
+  if (error instanceof joseErrors.JWTExpired)
+    return new IdentityError("ERR_IDENTITY_EXPIRED", "identity token expired", { cause: error });
   if (error instanceof joseErrors.JWTClaimValidationFailed) {
     if (error.claim === "iat" && error.reason === "check_failed") {
       return new IdentityError("ERR_IDENTITY_EXPIRED", "identity token too old", { cause: error });
     }
     return new IdentityError("ERR_IDENTITY_CLAIM", `identity claim ${error.claim} is invalid`, { cause: error });
   }
-  if (error instanceof joseErrors.JWKSTimeout || (error instanceof joseErrors.JOSEError && error.code === "ERR_JOSE_GENERIC")) {
+  if (
+    error instanceof joseErrors.JWKSTimeout ||
+    (error instanceof joseErrors.JOSEError && error.code === "ERR_JOSE_GENERIC")
+  ) {
     return new IdentityError("ERR_IDENTITY_KEYS_UNAVAILABLE", "gateway JWKS unavailable", { cause: error });
   }
   if (error instanceof TypeError || error instanceof joseErrors.JWKSInvalid) {
@@ -145,7 +149,10 @@ const verifiers = new Map<string, IdentityVerifier>();
  * Verifies a request's identity header, with a verifier (and JWKS cache) kept per
  * `jwksUrl`/issuer/audience for the life of the process.
  */
-export async function verifyIdentity(request: Request, options: VerifierOptions & { jwksUrl: string | URL }): Promise<Identity> {
+export async function verifyIdentity(
+  request: Request,
+  options: VerifierOptions & { jwksUrl: string | URL },
+): Promise<Identity> {
   const cacheKey = `${String(options.jwksUrl)} ${options.issuer ?? ""} ${options.audience ?? ""}`;
   let verifier = verifiers.get(cacheKey);
   if (verifier === undefined) {

@@ -103,7 +103,12 @@ function faultyEngine(req: IncomingMessage, res: ServerResponse): void {
 function workerdPids(stack: Stack): number[] {
   const procs = readdirSync("/proc").filter((name) => /^\d+$/.test(name));
   const stat = (pid: string) => readFileSync(`/proc/${pid}/stat`, "utf8");
-  const groupOf = (pid: string) => Number(stat(pid).slice(stat(pid).lastIndexOf(")") + 2).split(" ")[2]);
+  const groupOf = (pid: string) =>
+    Number(
+      stat(pid)
+        .slice(stat(pid).lastIndexOf(")") + 2)
+        .split(" ")[2],
+    );
   let group: number | undefined;
   for (const pid of procs) {
     try {
@@ -116,7 +121,8 @@ function workerdPids(stack: Stack): number[] {
   const pids: number[] = [];
   for (const pid of procs) {
     try {
-      if (readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "workerd" && groupOf(pid) === group) pids.push(Number(pid));
+      if (readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "workerd" && groupOf(pid) === group)
+        pids.push(Number(pid));
     } catch {
       // gone
     }
@@ -134,7 +140,10 @@ function rssMb(pids: number[]): number {
 }
 
 /** Runs `work` while sampling RSS every 100 ms; returns the baseline and the peak. */
-async function sampleRss<T>(pids: number[], work: () => Promise<T>): Promise<{ result: T; baseline: number; peak: number }> {
+async function sampleRss<T>(
+  pids: number[],
+  work: () => Promise<T>,
+): Promise<{ result: T; baseline: number; peak: number }> {
   const baseline = rssMb(pids);
   let peak = baseline;
   const timer = setInterval(() => {
@@ -272,7 +281,10 @@ describe("faults: a gateway with a malformed setting", () => {
   let stack: Stack;
   beforeAll(async () => {
     engineCalls = 0;
-    stack = await startStack({ engine: faultyEngine, env: { IDENTITY_SIGNING_KEYS: '{"keys":[{"kty":"oct","k":"c2VjcmV0","kid":"x"}]}' } });
+    stack = await startStack({
+      engine: faultyEngine,
+      env: { IDENTITY_SIGNING_KEYS: '{"keys":[{"kty":"oct","k":"c2VjcmV0","kid":"x"}]}' },
+    });
   });
   afterAll(async () => {
     await stack?.stop();

@@ -52,7 +52,13 @@ describe("key lifecycle over real HTTP", () => {
     // Use it at once: the engine verifies the identity and echoes who it trusted.
     const used = await api("/v1/agents?limit=1", bearer(keyId, secret));
     expect(used.res.status).toBe(200);
-    expect(used.json).toMatchObject({ verified: true, account_id: "acct_life", key_id: keyId, method: "GET", path: "/v1/agents" });
+    expect(used.json).toMatchObject({
+      verified: true,
+      account_id: "acct_life",
+      key_id: keyId,
+      method: "GET",
+      path: "/v1/agents",
+    });
 
     // List: both keys, newest first, no secret or hash anywhere in the answer.
     const listed = await api("/v1/keys", bearer(keyId, secret));
@@ -68,7 +74,10 @@ describe("key lifecycle over real HTTP", () => {
     expect(got.text).not.toMatch(/nxfs_|sha256/);
 
     // Roll with a grace period: old and new secrets both work during it.
-    const rolled = await api(`/v1/keys/${keyId}/roll`, root.authorization, { method: "POST", json: { grace_period_seconds: 3600 } });
+    const rolled = await api(`/v1/keys/${keyId}/roll`, root.authorization, {
+      method: "POST",
+      json: { grace_period_seconds: 3600 },
+    });
     expect(rolled.res.status).toBe(200);
     const newSecret: string = rolled.json.key_secret;
     expect(rolled.json.key_id).toBe(keyId);
@@ -77,7 +86,10 @@ describe("key lifecycle over real HTTP", () => {
     expect((await api("/v1/agents", bearer(keyId, secret))).res.status).toBe(200);
 
     // Roll again without grace: the secret it replaces stops at once.
-    const rolledAgain = await api(`/v1/keys/${keyId}/roll`, root.authorization, { method: "POST", json: { grace_period_seconds: 0 } });
+    const rolledAgain = await api(`/v1/keys/${keyId}/roll`, root.authorization, {
+      method: "POST",
+      json: { grace_period_seconds: 0 },
+    });
     expect(rolledAgain.res.status).toBe(200);
     const latest: string = rolledAgain.json.key_secret;
     const stale = await api("/v1/agents", bearer(keyId, newSecret));

@@ -20,7 +20,11 @@ describe("engine hostname scrubbing in response headers", () => {
     ["location", "/v1/calls/1", "/v1/calls/1"],
     ["location", "https://example.com/elsewhere", "https://example.com/elsewhere"],
     ["content-location", "https://engine.internal.nixflex.com/v1/x", "https://api.nixflex.com/v1/x"],
-    ["link", '<https://engine.internal.nixflex.com/v1/agents?page=2>; rel="next"', '<https://api.nixflex.com/v1/agents?page=2>; rel="next"'],
+    [
+      "link",
+      '<https://engine.internal.nixflex.com/v1/agents?page=2>; rel="next"',
+      '<https://api.nixflex.com/v1/agents?page=2>; rel="next"',
+    ],
     ["refresh", "5; url=http://engine.internal.nixflex.com:8080/done", "5; url=https://api.nixflex.com/done"],
     ["set-cookie", "sid=1; Domain=engine.internal.nixflex.com; Path=/; Secure", "sid=1; Path=/; Secure"],
     ["set-cookie", "sid=1; Path=/; domain=.ENGINE.internal.nixflex.com", "sid=1; Path=/"],
