@@ -615,7 +615,7 @@ function markdown(report: Report): string {
   if (report.ladder.length > 0) {
     push("### Cost ladder: what each piece costs in context (c=32)", "");
     push(
-      "A passthrough Worker that adds the gateway's own modules one rung at a time (scripts/bench/workers/ladder.ts), and the real gateway, measured in short runs interleaved in random order. Median CPU per request; the increments are noisy to ±10 µs.",
+      "A passthrough Worker that adds the gateway's own modules one rung at a time (scripts/bench/workers/ladder.ts), and the real gateway, measured in short runs interleaved in random order. Median CPU per request; single increments are noisy to ±20 µs (compare several runs).",
       "",
     );
     push("| rung (cumulative) | CPU µs/req | + over the rung before | × passthrough |", "|---|---:|---:|---:|");
