@@ -236,6 +236,15 @@ async function waitForPort(port: number, child: ChildProcess, timeoutMs: number)
   }
 }
 
+/** Every workerd this process started and has not stopped; killed if this process exits first. */
+const live = new Map<ChildProcess, string>();
+process.once("exit", () => {
+  for (const [child, dir] of live) {
+    child.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 /** Starts workerd with the Worker and its bindings; resolves once its socket accepts connections. */
 export async function startWorkerd(options: StartWorkerdOptions): Promise<Workerd> {
   if (!existsSync(WORKERD_BIN)) throw new Error(`workerd is missing at ${WORKERD_BIN}: run npm install`);
@@ -250,7 +259,14 @@ export async function startWorkerd(options: StartWorkerdOptions): Promise<Worker
 
   const port = options.port || (await freePort());
   const dir = mkdtempSync(join(tmpdir(), "nixflex-workerd-"));
-  const configPath = writeConfig(dir, options, port, kvAddresses);
+  let configPath: string;
+  try {
+    configPath = writeConfig(dir, options, port, kvAddresses);
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    if (ownKv) await kv.close();
+    throw error;
+  }
 
   const args = ["serve", configPath, "--experimental"];
   if (options.inspectorPort !== undefined) args.push(`--inspector-addr=127.0.0.1:${options.inspectorPort}`);
@@ -269,6 +285,8 @@ export async function startWorkerd(options: StartWorkerdOptions): Promise<Worker
     stdio: ["ignore", logFd ?? "pipe", logFd ?? "pipe"],
   });
   if (logFd !== undefined) closeSync(logFd);
+  live.set(child, dir);
+  child.once("exit", () => live.delete(child));
   const keep = (chunk: Buffer) => {
     for (const line of chunk.toString().split("\n")) {
       if (line === "") continue;
