@@ -151,6 +151,8 @@ export function startClass(options: {
       });
     });
   });
+  // Awaited by the caller; this keeps a wrk killed on an interrupt from being an unhandled rejection.
+  result.catch(() => {});
   return { pid: child.pid!, result, kill: () => child.kill("SIGKILL") };
 }
 
