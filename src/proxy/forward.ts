@@ -41,6 +41,9 @@ export async function forwardToEngine(c: Context<AppEnv>): Promise<Response> {
       publicProto: url.protocol.slice(0, -1),
     }),
     body: raw.body,
+    // The engine's redirects go to the client (Location rewritten, SPEC §4); following them here
+    // would re-request another path with a token bound to this one.
+    redirect: "manual",
   };
   if (raw.body !== null) init.duplex = "half";
 

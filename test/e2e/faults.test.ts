@@ -62,6 +62,11 @@ function faultyEngine(req: IncomingMessage, res: ServerResponse): void {
       res.write(chunk(0));
       setTimeout(() => req.socket.destroy(), 50);
       return;
+    case "/redirect":
+      req.resume();
+      res.writeHead(302, { location: `http://127.0.0.1:${req.socket.localPort}/moved?x=1` });
+      res.end();
+      return;
     case "/engine-error":
       res.writeHead(503, { "content-type": "application/json", "x-engine": "yes" });
       res.end(JSON.stringify({ engine: "overloaded" }));
@@ -187,6 +192,14 @@ describe("faults: a misbehaving engine behind the real gateway", () => {
     expect(res.headers.get("x-request-id")).toBeTruthy();
     expect(elapsed).toBeGreaterThanOrEqual(1_900);
     expect(elapsed).toBeLessThan(15_000);
+  });
+
+  it("passes an engine redirect to the client with Location on the public host, without following it", async () => {
+    const before = engineCalls;
+    const res = await call("/redirect", { redirect: "manual" });
+    expect(res.status).toBe(302);
+    expect(res.headers.get("location")).toBe(`${stack.gatewayUrl}/moved?x=1`);
+    expect(engineCalls - before).toBe(1);
   });
 
   it("passes an engine 5xx through as the engine's own answer", async () => {
