@@ -112,8 +112,7 @@ const RSS_WINDOW_S = 5;
 const HEAP_WINDOW_S = Math.max(10, Math.min(20, Math.floor((DURATION_S - WARMUP_S) / 2)));
 
 if (!Number.isInteger(CONNECTIONS) || CONNECTIONS < 4) throw new Error("--connections must be an integer ≥ 4");
-if (DURATION_S < WARMUP_S + 20)
-  throw new Error(`--duration must be at least warm-up + 20 s (${WARMUP_S + 20} s)`);
+if (DURATION_S < WARMUP_S + 20) throw new Error(`--duration must be at least warm-up + 20 s (${WARMUP_S + 20} s)`);
 if (!(RSS_BOUND_MB >= 0)) throw new Error("--rss-bound-mb must be a number ≥ 0");
 if (!(HEAP_BOUND_MB >= 0)) throw new Error("--heap-bound-mb must be a number ≥ 0");
 if (args.fault !== undefined && args.fault !== "kv-down") throw new Error("--fault: the only fault is kv-down");
