@@ -11,7 +11,7 @@ import { ERRORS, GatewayError } from "../src/errors.ts";
 import { ACCOUNT_ID_PATTERN, KEY_ID_PATTERN, KEY_SECRET_PATTERN, isWellFormedSecret } from "../src/keys/format.ts";
 import { isKeyRecord, kvKeys, type KeyObject } from "../src/keys/record.ts";
 import { KeyStore, RECORD_TTL_MS, REVOCATION_BOUND_S, type KeyChange } from "../src/keys/store.ts";
-import { CliError, UsageError, out, parse, reserveStdout, runMain } from "./lib/cli.ts";
+import { CliError, UsageError, dispatch, out, parse, reserveStdout, runMain } from "./lib/cli.ts";
 import { WranglerKv } from "./lib/kv-wrangler.ts";
 
 const USAGE = `Usage: npm run keys -- <command> [options]
@@ -396,23 +396,5 @@ async function check(args: string[]): Promise<number> {
 
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { create, list, revoke, roll, check };
 
-async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command === undefined) throw new UsageError("no command given");
-  if (
-    command === "help" ||
-    command === "--help" ||
-    command === "-h" ||
-    rest.includes("--help") ||
-    rest.includes("-h")
-  ) {
-    out(USAGE);
-    return 0;
-  }
-  const run = COMMANDS[command];
-  if (run === undefined) throw new UsageError(`unknown command "${command}"`);
-  return run(rest);
-}
-
 reserveStdout();
-await runMain(() => main(process.argv.slice(2)), "Run `npm run keys -- --help` for usage.");
+await runMain(() => dispatch(process.argv.slice(2), COMMANDS, USAGE), "Run `npm run keys -- --help` for usage.");

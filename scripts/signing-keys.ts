@@ -7,7 +7,7 @@
  */
 import { readFileSync, writeFileSync, chmodSync } from "node:fs";
 import { resolve } from "node:path";
-import { CliError, UsageError, note, out, parse, reserveStdout, runMain } from "./lib/cli.ts";
+import { CliError, UsageError, dispatch, note, out, parse, reserveStdout, runMain } from "./lib/cli.ts";
 import { readDevVar, writeDevVar } from "./lib/dev-vars.ts";
 import { DEV_VARS } from "./lib/project.ts";
 import {
@@ -224,23 +224,8 @@ async function retire(args: string[]): Promise<number> {
 
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { generate, rotate, retire };
 
-async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command === undefined) throw new UsageError("no command given");
-  if (
-    command === "help" ||
-    command === "--help" ||
-    command === "-h" ||
-    rest.includes("--help") ||
-    rest.includes("-h")
-  ) {
-    out(USAGE);
-    return 0;
-  }
-  const run = COMMANDS[command];
-  if (run === undefined) throw new UsageError(`unknown command "${command}"`);
-  return run(rest);
-}
-
 reserveStdout();
-await runMain(() => main(process.argv.slice(2)), "Run `npm run signing-keys -- --help` for usage.");
+await runMain(
+  () => dispatch(process.argv.slice(2), COMMANDS, USAGE),
+  "Run `npm run signing-keys -- --help` for usage.",
+);

@@ -83,3 +83,23 @@ export async function runMain(main: () => Promise<number>, usageHint: string): P
   // exiting explicitly ends any handle a library left open.
   process.exit(code);
 }
+
+/**
+ * Dispatches `argv` to one of `commands`: `help`, `--help` or `-h` anywhere print `usage`;
+ * a missing or unknown command is a usage error (exit 2).
+ */
+export function dispatch(
+  argv: string[],
+  commands: Record<string, (args: string[]) => Promise<number>>,
+  usage: string,
+): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined) throw new UsageError("no command given");
+  if (["help", "--help", "-h"].includes(command) || rest.includes("--help") || rest.includes("-h")) {
+    out(usage);
+    return Promise.resolve(0);
+  }
+  const run = commands[command];
+  if (run === undefined) throw new UsageError(`unknown command "${command}"`);
+  return run(rest);
+}
