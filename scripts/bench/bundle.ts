@@ -40,6 +40,16 @@ export async function bundleGateway(dir: string, extraArgs: string[] = []): Prom
   };
 }
 
+/** esbuild settings for a module Worker, as wrangler builds one (workerd export conditions). */
+const WORKER_BUILD = {
+  format: "esm" as const,
+  platform: "neutral" as const,
+  target: "es2022",
+  conditions: ["workerd", "worker", "browser"],
+  mainFields: ["module", "main"],
+  external: ["node:*", "cloudflare:*"],
+};
+
 /** Bundles a helper Worker (TypeScript allowed) into one ES module. */
 export async function bundleWorker(entry: string, outfile: string): Promise<string> {
   const esbuild = await import("esbuild");
@@ -47,12 +57,7 @@ export async function bundleWorker(entry: string, outfile: string): Promise<stri
     entryPoints: [entry],
     outfile,
     bundle: true,
-    format: "esm",
-    platform: "neutral",
-    target: "es2022",
-    conditions: ["workerd", "worker", "browser"],
-    mainFields: ["module", "main"],
-    external: ["node:*", "cloudflare:*"],
+    ...WORKER_BUILD,
     logLevel: "error",
   });
   return outfile;
@@ -74,12 +79,7 @@ export async function bundleComposition(outfile: string): Promise<BundleComposit
     outfile,
     bundle: true,
     minify: true,
-    format: "esm",
-    platform: "neutral",
-    target: "es2022",
-    conditions: ["workerd", "worker", "browser"],
-    mainFields: ["module", "main"],
-    external: ["node:*", "cloudflare:*"],
+    ...WORKER_BUILD,
     metafile: true,
     logLevel: "error",
   });

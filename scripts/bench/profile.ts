@@ -6,6 +6,7 @@
  * JavaScript running as "(idle)".
  */
 import { readFileSync } from "node:fs";
+import { connectInspector } from "./inspector.ts";
 
 interface CallFrame {
   functionName: string;
@@ -17,6 +18,7 @@ interface ProfileNode {
   callFrame: CallFrame;
   children?: number[];
 }
+
 export interface CpuProfile {
   nodes: ProfileNode[];
   samples: number[];
@@ -29,27 +31,8 @@ export async function recordCpuProfile(
   during: () => Promise<void>,
   intervalUs = 250,
 ): Promise<CpuProfile> {
-  const targets = (await (await fetch(`http://127.0.0.1:${inspectorPort}/json/list`)).json()) as Array<{
-    webSocketDebuggerUrl: string;
-  }>;
-  if (targets.length === 0) throw new Error("workerd inspector lists no target");
-  const ws = new WebSocket(targets[0]!.webSocketDebuggerUrl);
-  await new Promise<void>((resolve, reject) => {
-    ws.addEventListener("open", () => resolve());
-    ws.addEventListener("error", () => reject(new Error("could not connect to the workerd inspector")));
-  });
-  let next = 0;
-  const pending = new Map<number, (message: { result?: unknown; error?: unknown }) => void>();
-  ws.addEventListener("message", (event) => {
-    const message = JSON.parse(String(event.data)) as { id?: number; result?: unknown; error?: unknown };
-    if (message.id !== undefined) pending.get(message.id)?.(message);
-  });
-  const call = (method: string, params: object = {}) =>
-    new Promise<{ result?: unknown; error?: unknown }>((resolve) => {
-      const id = ++next;
-      pending.set(id, resolve);
-      ws.send(JSON.stringify({ id, method, params }));
-    });
+  const inspector = await connectInspector(inspectorPort);
+  const call = inspector.call;
   try {
     await call("Profiler.enable");
     await call("Profiler.setSamplingInterval", { interval: intervalUs });
@@ -60,7 +43,7 @@ export async function recordCpuProfile(
     if (profile === undefined) throw new Error(`Profiler.stop returned no profile: ${JSON.stringify(stopped.error)}`);
     return profile;
   } finally {
-    ws.close();
+    inspector.close();
   }
 }
 

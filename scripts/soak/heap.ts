@@ -6,6 +6,8 @@
  * the soak reads the heap's troughs instead of forcing collections.)
  */
 
+import { connectInspector } from "../bench/inspector.ts";
+
 export interface HeapUsage {
   usedBytes: number;
   totalBytes: number;
@@ -19,37 +21,15 @@ export interface HeapProbe {
 
 /** Connects to the first target of workerd's inspector on `port`. */
 export async function connectHeapProbe(port: number): Promise<HeapProbe> {
-  const targets = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as Array<{
-    webSocketDebuggerUrl: string;
-  }>;
-  if (targets.length === 0) throw new Error("workerd's inspector lists no target");
-  const ws = new WebSocket(targets[0]!.webSocketDebuggerUrl);
-  await new Promise<void>((resolve, reject) => {
-    ws.addEventListener("open", () => resolve());
-    ws.addEventListener("error", () => reject(new Error("could not connect to workerd's inspector")));
-  });
-  let next = 0;
-  const pending = new Map<number, { resolve: (r: unknown) => void; reject: (e: Error) => void }>();
-  ws.addEventListener("message", (event) => {
-    const message = JSON.parse(String(event.data)) as { id?: number; result?: unknown; error?: { message?: string } };
-    if (message.id === undefined) return;
-    const waiter = pending.get(message.id);
-    pending.delete(message.id);
-    if (message.error !== undefined) waiter?.reject(new Error(`inspector: ${message.error.message ?? "error"}`));
-    else waiter?.resolve(message.result);
-  });
-  const call = (method: string, params: object = {}) =>
-    new Promise<unknown>((resolve, reject) => {
-      const id = ++next;
-      pending.set(id, { resolve, reject });
-      ws.send(JSON.stringify({ id, method, params }));
-    });
+  const inspector = await connectInspector(port);
   const usage = async (): Promise<HeapUsage> => {
-    const r = (await call("Runtime.getHeapUsage")) as { usedSize: number; totalSize: number };
+    const reply = await inspector.call("Runtime.getHeapUsage");
+    if (reply.error !== undefined) throw new Error(`inspector: ${reply.error.message ?? "error"}`);
+    const r = reply.result as { usedSize: number; totalSize: number };
     return { usedBytes: r.usedSize, totalBytes: r.totalSize };
   };
   return {
     usage,
-    close: () => ws.close(),
+    close: () => inspector.close(),
   };
 }
