@@ -37,6 +37,11 @@ export interface Principal {
   keyId: string;
 }
 
+/** What the gateway needs of a request's execution context: work that outlives the answer. */
+export interface WaitUntil {
+  waitUntil(promise: Promise<unknown>): void;
+}
+
 /** Per-request services, built from the env and the injected dependencies. */
 export interface Services {
   config: Config;

@@ -2,6 +2,7 @@
  * The one error type and the one envelope (SPEC §7). Every error the gateway answers
  * itself goes through `errorResponse`; nothing else writes an error body.
  */
+import { log } from "./log.ts";
 
 /** Every error code the gateway answers, with its status, type and public message. */
 export const ERRORS = {
@@ -106,4 +107,22 @@ export function errorResponse(
   if (code === "invalid_api_key") headers.set("WWW-Authenticate", AUTH_CHALLENGE);
   for (const [name, value] of Object.entries(options.headers ?? {})) headers.set(name, value);
   return new Response(errorBody(code, options.message), { status: ERRORS[code].status, headers });
+}
+
+/**
+ * The answer to an error thrown while serving a request: a `GatewayError` answers its own
+ * envelope (logged as info below 500, error from 500), anything else a bare 500
+ * `internal_error`, logged with the request id and never shown to the client.
+ */
+export function respondToError(error: unknown, requestId: string): Response {
+  if (error instanceof GatewayError) {
+    log(error.status >= 500 ? "error" : "info", error.code, { request_id: requestId, detail: error.detail });
+    return errorResponse(error.code, requestId, { message: error.publicMessage, headers: error.headers });
+  }
+  log("error", "internal_error", {
+    request_id: requestId,
+    error: error instanceof Error ? error.name : typeof error,
+    detail: error instanceof Error ? error.message.slice(0, 200) : undefined,
+  });
+  return errorResponse("internal_error", requestId);
 }

@@ -1,6 +1,8 @@
 /**
- * The Worker entry: the gateway app with production dependencies.
+ * The Worker entry: the gateway with production dependencies.
  */
 import { createApp } from "./app.ts";
 
-export default createApp();
+const gateway = createApp();
+
+export default { fetch: gateway.fetch };

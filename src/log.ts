@@ -22,3 +22,31 @@ export function log(level: "info" | "warn" | "error", event: string, fields: Log
   else if (level === "warn") console.warn(line);
   else console.log(line);
 }
+
+/** What the access log says about one request. */
+export interface RequestRecord {
+  requestId: string;
+  method: string;
+  url: string;
+  status: number;
+  /** Why authentication failed, `authenticated`, or `public` when no key was asked for. */
+  outcome: string;
+  accountId?: string;
+  keyId?: string;
+  /** `Date.now()` when the request arrived. */
+  started: number;
+}
+
+/** The access log line, one per request on either path (src/app.ts). */
+export function logRequest(record: RequestRecord): void {
+  log("info", "request", {
+    request_id: record.requestId,
+    method: record.method,
+    path: new URL(record.url).pathname,
+    status: record.status,
+    outcome: record.outcome,
+    account_id: record.accountId,
+    key_id: record.keyId,
+    duration_ms: Date.now() - record.started,
+  });
+}

@@ -1,9 +1,11 @@
 /**
- * The Bearer middleware (SPEC §3): parse → verify → `c.set("principal")`. Every failure
- * is the same byte-exact 401; the reason goes to the access log only.
+ * Authentication of one request (SPEC §3): rate-limit check → parse → verify. Every
+ * failure is the same byte-exact 401; the reason goes to the access log only.
+ * `authenticate` is the plain form the forwarding path calls; `apiKeyAuth` is the Hono
+ * middleware the key routes sit behind.
  */
 import type { MiddlewareHandler } from "hono";
-import type { AppEnv } from "../env.ts";
+import type { AppEnv, Principal, Services, WaitUntil } from "../env.ts";
 import { errorResponse } from "../errors.ts";
 import { parseAuthorization } from "../keys/format.ts";
 import { log } from "../log.ts";
@@ -14,44 +16,70 @@ function clientAddress(headers: Headers): string {
   return headers.get("cf-connecting-ip") ?? "unknown";
 }
 
-/** Requires a valid key pair; sets `principal` and schedules the `last_used_at` write. */
+/** What authentication decided: a principal, or the answer to send instead. */
+export type Authentication =
+  | { principal: Principal; outcome: "authenticated" }
+  | { principal: null; outcome: string; response: Response };
+
+/**
+ * What the access log calls a request whose key check threw: the store is the only thing
+ * that throws there (503), so the caller sets this before awaiting `authenticate`.
+ */
+export const STORE_FAILED_OUTCOME = "key_store_unavailable";
+
+/**
+ * Authenticates `request`. Throws only `service_unavailable` (the key store). On success
+ * schedules the `last_used_at` write with `ctx.waitUntil`.
+ */
+export async function authenticate(
+  request: Request,
+  services: Services,
+  requestId: string,
+  ctx: WaitUntil,
+  primitives: VerifyPrimitives = defaultPrimitives,
+): Promise<Authentication> {
+  const { store, limiter } = services;
+  const headers = request.headers;
+  const client = clientAddress(headers);
+
+  const blocked = limiter.check(client);
+  if (blocked.limited) {
+    return { principal: null, outcome: "rate_limited", response: rateLimited(requestId, blocked.retryAfterS) };
+  }
+
+  const parsed = parseAuthorization(headers.get("authorization"));
+  const verification = parsed.ok
+    ? await verifyKey(store, parsed.credentials, primitives, (promise) => ctx.waitUntil(promise))
+    : ({ ok: false, reason: parsed.problem } as const);
+
+  if (!verification.ok) {
+    const limited = await limiter.fail(client);
+    const response = limited.limited
+      ? rateLimited(requestId, limited.retryAfterS)
+      : errorResponse("invalid_api_key", requestId);
+    return { principal: null, outcome: verification.reason, response };
+  }
+
+  const { keyId } = verification;
+  const write = store.recordUse(keyId);
+  if (write !== null) {
+    ctx.waitUntil(write.catch(() => log("warn", "last_used_write_failed", { request_id: requestId, key_id: keyId })));
+  }
+  return { principal: { accountId: verification.accountId, keyId }, outcome: "authenticated" };
+}
+
+const rateLimited = (requestId: string, retryAfterS: number) =>
+  errorResponse("rate_limited", requestId, { headers: { "Retry-After": String(retryAfterS) } });
+
+/** The Hono form: sets `principal` and `authOutcome`, or answers the failure. */
 export function apiKeyAuth(primitives: VerifyPrimitives = defaultPrimitives): MiddlewareHandler<AppEnv> {
   return async function apiKeyAuth(c, next) {
-    const { store, limiter } = c.get("services");
-    const requestId = c.get("requestId");
-    const client = clientAddress(c.req.raw.headers);
-
-    const blocked = limiter.check(client);
-    if (blocked.limited) {
-      c.set("authOutcome", "rate_limited");
-      return errorResponse("rate_limited", requestId, { headers: { "Retry-After": String(blocked.retryAfterS) } });
-    }
-
-    const parsed = parseAuthorization(c.req.raw.headers.get("authorization"));
     // Set before the store is consulted, so a KV failure (503) is logged as such.
-    c.set("authOutcome", "key_store_unavailable");
-    const verification = parsed.ok
-      ? await verifyKey(store, parsed.credentials, primitives, (promise) => c.executionCtx.waitUntil(promise))
-      : ({ ok: false, reason: parsed.problem } as const);
-
-    if (!verification.ok) {
-      c.set("authOutcome", verification.reason);
-      const limited = await limiter.fail(client);
-      if (limited.limited) {
-        return errorResponse("rate_limited", requestId, { headers: { "Retry-After": String(limited.retryAfterS) } });
-      }
-      return errorResponse("invalid_api_key", requestId);
-    }
-
-    c.set("authOutcome", "authenticated");
-    c.set("principal", { accountId: verification.accountId, keyId: verification.keyId });
-    const write = store.recordUse(verification.keyId);
-    if (write !== null) {
-      const keyId = verification.keyId;
-      c.executionCtx.waitUntil(
-        write.catch(() => log("warn", "last_used_write_failed", { request_id: requestId, key_id: keyId })),
-      );
-    }
+    c.set("authOutcome", STORE_FAILED_OUTCOME);
+    const auth = await authenticate(c.req.raw, c.get("services"), c.get("requestId"), c.executionCtx, primitives);
+    c.set("authOutcome", auth.outcome);
+    if (auth.principal === null) return auth.response;
+    c.set("principal", auth.principal);
     await next();
   };
 }

@@ -5,19 +5,25 @@
  * to the subrequest as it is, and the engine's body either as it is or through a native
  * identity stream that notices an engine breaking off (see `observeBody`).
  */
-import type { Context } from "hono";
-import type { AppEnv } from "../env.ts";
+import type { Principal, Services, WaitUntil } from "../env.ts";
 import { GatewayError } from "../errors.ts";
 import { signIdentity } from "../identity/sign.ts";
 import { log } from "../log.ts";
-import { clientResponseHeaders, engineRequestHeaders } from "./headers.ts";
+import { engineRequestHeaders, fitResponseHeaders } from "./headers.ts";
 
-/** Forwards the authenticated request and returns the engine's answer to the client. */
-export async function forwardToEngine(c: Context<AppEnv>): Promise<Response> {
-  const { config, engineFetch, store } = c.get("services");
-  const { accountId, keyId } = c.get("principal");
-  const requestId = c.get("requestId");
-  const raw = c.req.raw;
+/**
+ * Forwards the authenticated request and returns the engine's answer to the client.
+ * Throws `bad_gateway` or `gateway_timeout` (SPEC §4).
+ */
+export async function forwardToEngine(
+  raw: Request,
+  services: Services,
+  principal: Principal,
+  requestId: string,
+  ctx: WaitUntil,
+): Promise<Response> {
+  const { config, engineFetch, store } = services;
+  const { accountId, keyId } = principal;
   const url = new URL(raw.url);
 
   const identity = await signIdentity(config.signing, {
@@ -71,16 +77,18 @@ export async function forwardToEngine(c: Context<AppEnv>): Promise<Response> {
     });
   }
 
-  return new Response(observeBody(response, requestId, c.executionCtx), {
-    status: response.status,
-    statusText: response.statusText,
-    headers: clientResponseHeaders(response.headers, {
-      requestId,
-      engineOrigin: config.engineOrigin,
-      engineHostname: config.engineHostname,
-      publicOrigin: url.origin,
-    }),
-  });
+  const context = {
+    requestId,
+    engineOrigin: config.engineOrigin,
+    engineHostname: config.engineHostname,
+    publicOrigin: url.origin,
+  };
+  // `fetch` hands back immutable headers: the runtime copies them with the response
+  // (`new Response(body, response)`), and only what must change is changed in the copy —
+  // building the set header by header in JavaScript cost ~15–20 µs more per request.
+  const answer = new Response(observeBody(response, requestId, ctx), response);
+  fitResponseHeaders(answer.headers, context);
+  return answer;
 }
 
 /**
@@ -97,11 +105,7 @@ export const UNOBSERVED_BODY_MAX_BYTES = 64 * 1024;
  * gateway learns when the engine breaks off mid-response (it logs it; the client sees the
  * broken stream) without copying chunks through JavaScript.
  */
-function observeBody(
-  response: Response,
-  requestId: string,
-  ctx: { waitUntil(promise: Promise<unknown>): void },
-): ReadableStream | null {
+function observeBody(response: Response, requestId: string, ctx: WaitUntil): ReadableStream | null {
   const body = response.body;
   if (body === null) return null;
   // A known length stays known (and is enforced), so the client still gets Content-Length.

@@ -27,7 +27,7 @@ const GATEWAY_OWNED = new Set([
   "x-forwarded-port",
   "x-real-ip",
   "forwarded",
-  // The runtime decodes a coded engine body itself (see clientResponseHeaders), so the
+  // The runtime decodes a coded engine body itself (see fitResponseHeaders), so the
   // client's preference is not passed on.
   "accept-encoding",
 ]);
@@ -56,11 +56,16 @@ export interface ForwardedContext {
   publicProto: string;
 }
 
-/** The headers the engine receives: the client's, filtered, plus the gateway's own. */
+/**
+ * The headers the engine receives: the client's, filtered, plus the gateway's own. The
+ * copy is the runtime's (`new Headers(incoming)`) and only the names to drop are deleted
+ * from it: rebuilding the set in JavaScript, one `append` per header, cost this path
+ * ~25 µs more per request (docs/BENCHMARKS.md, "The forwarding path").
+ */
 export function engineRequestHeaders(incoming: Headers, context: ForwardedContext): Headers {
   const listed = connectionListed(incoming);
-  const out = new Headers();
-  for (const [name, value] of incoming) {
+  const out = new Headers(incoming);
+  for (const name of incoming.keys()) {
     // CGI-style servers (HTTP_X_NIXFLEX_IDENTITY) read "_" as "-": `x_nixflex_identity`
     // would arrive as the gateway's own header, so look-alikes are dropped too.
     const folded = name.includes("_") ? name.replaceAll("_", "-") : name;
@@ -70,9 +75,8 @@ export function engineRequestHeaders(incoming: Headers, context: ForwardedContex
       folded.startsWith(RESERVED_PREFIX) ||
       listed?.has(name) === true
     ) {
-      continue;
+      out.delete(name);
     }
-    out.append(name, value);
   }
   out.set("x-nixflex-identity", context.identity);
   out.set("x-request-id", context.requestId);
@@ -83,30 +87,56 @@ export function engineRequestHeaders(incoming: Headers, context: ForwardedContex
 }
 
 /**
- * The headers the client receives from the engine's response: hop-by-hop dropped, the
- * request id set, `Location`/`Content-Location` that point at the engine's host rewritten
- * to the public origin, and any other mention of the engine's host scrubbed, so the
- * engine's hostname never reaches a client.
+ * Makes the engine's response headers fit for the client, in place: hop-by-hop dropped,
+ * the request id set, `Location`/`Content-Location` that point at the engine's host
+ * rewritten to the public origin, and any other mention of the engine's host scrubbed, so
+ * the engine's hostname never reaches a client. The headers are read once; only what must
+ * change is changed.
  */
-export function clientResponseHeaders(engine: Headers, context: { requestId: string } & EngineUrlContext): Headers {
-  const listed = connectionListed(engine);
+export function fitResponseHeaders(headers: Headers, context: { requestId: string } & EngineUrlContext): void {
+  const listed = connectionListed(headers);
   // A coded body was decoded by the runtime on its way in: its coding and length no longer apply.
-  const decoded = engine.has("content-encoding");
-  const out = new Headers();
-  for (const [name, value] of engine) {
-    if (HOP_BY_HOP.has(name) || listed?.has(name) === true) continue;
-    if (decoded && (name === "content-encoding" || name === "content-length")) continue;
-    if (name === "location" || name === "content-location") {
-      out.append(name, rewriteEngineUrl(value, context));
+  const decoded = headers.has("content-encoding");
+  // Changes are collected first: a Headers object is not changed while it is iterated.
+  const drop: string[] = [];
+  const replace: Array<[string, string]> = [];
+  let cookies = false;
+  for (const [name, value] of headers) {
+    if (HOP_BY_HOP.has(name) || listed?.has(name) === true) {
+      drop.push(name);
+    } else if (decoded && (name === "content-encoding" || name === "content-length")) {
+      drop.push(name);
+    } else if (name === "location" || name === "content-location") {
+      // A reference still naming the host after the rewrite (e.g. in its path or query) is scrubbed like any other.
+      let rewritten: string | null = rewriteEngineUrl(value, context);
+      if (rewritten.toLowerCase().includes(context.engineHostname))
+        rewritten = scrubEngineHost(name, rewritten, context);
+      if (rewritten === null) drop.push(name);
+      else if (rewritten !== value) replace.push([name, rewritten]);
     } else if (value.toLowerCase().includes(context.engineHostname)) {
+      if (name === "set-cookie") {
+        cookies = true;
+        continue;
+      }
       const scrubbed = scrubEngineHost(name, value, context);
-      if (scrubbed !== null) out.append(name, scrubbed);
-    } else {
-      out.append(name, value);
+      if (scrubbed === null) drop.push(name);
+      else replace.push([name, scrubbed]);
     }
   }
-  out.set("x-request-id", context.requestId);
-  return out;
+  for (const name of drop) headers.delete(name);
+  for (const [name, value] of replace) headers.set(name, value);
+  if (cookies) {
+    // Set-Cookie is the one field that is not combined: each cookie is scrubbed on its own.
+    const all = headers.getSetCookie();
+    headers.delete("set-cookie");
+    for (const cookie of all) {
+      const scrubbed = cookie.toLowerCase().includes(context.engineHostname)
+        ? scrubEngineHost("set-cookie", cookie, context)
+        : cookie;
+      if (scrubbed !== null) headers.append("set-cookie", scrubbed);
+    }
+  }
+  headers.set("x-request-id", context.requestId);
 }
 
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -120,7 +150,8 @@ const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&
  */
 export function scrubEngineHost(name: string, value: string, context: EngineUrlContext): string | null {
   const host = escapeRegExp(context.engineHostname);
-  let out = value.replace(new RegExp(`[a-z][a-z0-9+.-]*://${host}(?::\\d+)?`, "gi"), context.publicOrigin);
+  // The host must end where a hostname ends: `engine.example.evil` is not the engine's URL.
+  let out = value.replace(new RegExp(`[a-z][a-z0-9+.-]*://${host}(?::\\d+)?(?![\\w.:-])`, "gi"), context.publicOrigin);
   if (name === "set-cookie") out = out.replace(new RegExp(`;\\s*domain=\\.?${host}(?=;|$)`, "gi"), "");
   return out.toLowerCase().includes(context.engineHostname) ? null : out;
 }
