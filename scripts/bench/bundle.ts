@@ -50,13 +50,18 @@ const WORKER_BUILD = {
   external: ["node:*", "cloudflare:*"],
 };
 
-/** Bundles a helper Worker (TypeScript allowed) into one ES module. */
-export async function bundleWorker(entry: string, outfile: string): Promise<string> {
+/** Bundles a helper Worker (TypeScript allowed) into one ES module; `minify` as wrangler.toml's. */
+export async function bundleWorker(
+  entry: string,
+  outfile: string,
+  options: { minify?: boolean } = {},
+): Promise<string> {
   const esbuild = await import("esbuild");
   await esbuild.build({
     entryPoints: [entry],
     outfile,
     bundle: true,
+    minify: options.minify ?? false,
     ...WORKER_BUILD,
     logLevel: "error",
   });

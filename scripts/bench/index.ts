@@ -615,21 +615,24 @@ function markdown(report: Report): string {
   if (report.ladder.length > 0) {
     push("### Cost ladder: what each piece costs in context (c=32)", "");
     push(
-      "A passthrough Worker that adds the gateway's own modules one rung at a time (scripts/bench/workers/ladder.ts), and the real gateway, measured in short runs interleaved in random order. Median CPU per request; single increments are noisy to ±20 µs (compare several runs).",
+      "A passthrough Worker that adds the forwarding path's pieces one rung at a time, built from the gateway's own modules (scripts/bench/workers/ladder.ts); two pieces added alone to the passthrough; the gateway with every request sent through its Hono app (scripts/bench/workers/gateway-routed.ts); and the real gateway — measured in short runs interleaved in random order. Median CPU per request; single increments are noisy to ±10–20 µs (compare several runs).",
       "",
     );
-    push("| rung (cumulative) | CPU µs/req | + over the rung before | × passthrough |", "|---|---:|---:|---:|");
+    push("| rung | CPU µs/req | + over | × passthrough |", "|---|---:|---:|---:|");
     const base = report.ladder[0]!.cpuUsPerRequest;
+    let previous = base;
     report.ladder.forEach((step, i) => {
-      const before =
-        i === 0 ? step.cpuUsPerRequest : report.ladder[i === report.ladder.length - 1 ? 0 : i - 1]!.cpuUsPerRequest;
-      const delta =
-        i === 0
-          ? ""
-          : i === report.ladder.length - 1
-            ? `+${f0(step.cpuUsPerRequest - before)} over passthrough`
-            : `+${f0(step.cpuUsPerRequest - before)}`;
-      push(`| ${step.rung} | ${f0(step.cpuUsPerRequest)} | ${delta} | ${f2(step.cpuUsPerRequest / base)} |`);
+      let delta = "";
+      if (i > 0 && step.kind === "rung") delta = `+${f0(step.cpuUsPerRequest - previous)} over the rung before`;
+      else if (i > 0) delta = `+${f0(step.cpuUsPerRequest - base)} over passthrough`;
+      if (step.kind === "rung") previous = step.cpuUsPerRequest;
+      const label =
+        step.kind === "rung" && i > 0
+          ? `+ ${step.rung}`
+          : step.kind === "probe"
+            ? `passthrough + ${step.rung}`
+            : step.rung;
+      push(`| ${label} | ${f0(step.cpuUsPerRequest)} | ${delta} | ${f2(step.cpuUsPerRequest / base)} |`);
     });
     push("");
   }
@@ -847,6 +850,8 @@ async function main(): Promise<void> {
         signingKeys,
         specFile: specFiles.get("hot")!,
         gateway,
+        gatewayBindings,
+        kv,
         rounds: Number(args["ladder-rounds"]),
         durationS: DURATION_S,
         cpus: pins,

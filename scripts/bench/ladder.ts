@@ -1,16 +1,20 @@
 /**
- * Runs the cost ladder (workers/ladder.ts): one workerd per rung plus the real gateway,
+ * Runs the cost ladder (workers/ladder.ts): one workerd per rung and probe, the gateway with
+ * every request through its Hono app (workers/gateway-routed.ts) and the real gateway,
  * measured at c=32 in short runs interleaved in random order, so load drifting on a shared
  * machine spreads over every rung alike. Reports the median CPU per request of each.
  */
 import { join } from "node:path";
+import type { KvServer } from "./kv-server.ts";
 import { bundleWorker } from "./bundle.ts";
-import { RUNGS } from "./workers/ladder.ts";
-import { startWorkerd, type Workerd } from "./workerd.ts";
+import { PROBES, RUNGS } from "./ladder-rungs.ts";
+import { startWorkerd, type Workerd, type WorkerdBinding } from "./workerd.ts";
 import { runWrk } from "./wrk.ts";
 
 export interface LadderStep {
   rung: string;
+  /** A cumulative rung, a piece added alone to the passthrough, or a whole gateway. */
+  kind: "rung" | "probe" | "gateway";
   cpuUsPerRequest: number;
   runs: number[];
 }
@@ -21,6 +25,9 @@ export async function runLadder(options: {
   signingKeys: string;
   specFile: string;
   gateway: Workerd;
+  /** To start the gateway built with `forwardThroughRouter` alongside the real one. */
+  gatewayBindings: Record<string, WorkerdBinding>;
+  kv: KvServer;
   rounds: number;
   durationS: number;
   cpus?: { workerd?: string; load?: string };
@@ -29,18 +36,36 @@ export async function runLadder(options: {
     join(import.meta.dirname, "workers/ladder.ts"),
     join(options.workDir, "ladder/index.js"),
   );
-  const rungs: Array<{ name: string; w: Workerd }> = [];
+  const routedScript = await bundleWorker(
+    join(import.meta.dirname, "workers/gateway-routed.ts"),
+    join(options.workDir, "gateway-routed/index.js"),
+    { minify: true },
+  );
+  const rungs: Array<{ name: string; kind: LadderStep["kind"]; w: Workerd }> = [];
   try {
-    for (const rung of RUNGS) {
-      const w = await startWorkerd({
-        script,
-        cpus: options.cpus?.workerd,
-        logTo: join(options.workDir, "ladder.log"),
-        bindings: { ORIGIN: options.origin, RUNG: rung, IDENTITY_SIGNING_KEYS: options.signingKeys },
-      });
-      rungs.push({ name: rung, w });
+    for (const [names, kind] of [
+      [RUNGS, "rung"],
+      [PROBES, "probe"],
+    ] as const) {
+      for (const rung of names) {
+        const w = await startWorkerd({
+          script,
+          cpus: options.cpus?.workerd,
+          logTo: join(options.workDir, "ladder.log"),
+          bindings: { ORIGIN: options.origin, RUNG: rung, IDENTITY_SIGNING_KEYS: options.signingKeys },
+        });
+        rungs.push({ name: rung, kind, w });
+      }
     }
-    rungs.push({ name: "gateway (src, hot key)", w: options.gateway });
+    const routed = await startWorkerd({
+      script: routedScript,
+      cpus: options.cpus?.workerd,
+      kv: options.kv,
+      logTo: join(options.workDir, "ladder.log"),
+      bindings: options.gatewayBindings,
+    });
+    rungs.push({ name: "gateway, every request through Hono", kind: "gateway", w: routed });
+    rungs.push({ name: "gateway (src, hot key)", kind: "gateway", w: options.gateway });
     for (const { w } of rungs) {
       await runWrk({ url: w.url, specFile: options.specFile, connections: 32, durationS: 1, cpus: options.cpus?.load });
     }
@@ -58,12 +83,13 @@ export async function runLadder(options: {
         samples.set(name, [...(samples.get(name) ?? []), (w.cpuTimeUs() - before) / result.requests]);
       }
     }
-    return rungs.map(({ name }) => {
+    return rungs.map(({ name, kind }) => {
       const runs = samples.get(name)!;
       const sorted = [...runs].sort((a, b) => a - b);
       const mid = sorted.length >> 1;
       return {
         rung: name,
+        kind,
         cpuUsPerRequest: sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2,
         runs,
       };

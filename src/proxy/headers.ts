@@ -109,8 +109,7 @@ export function fitResponseHeaders(headers: Headers, context: { requestId: strin
     } else if (name === "location" || name === "content-location") {
       // A reference still naming the host after the rewrite (e.g. in its path or query) is scrubbed like any other.
       let rewritten: string | null = rewriteEngineUrl(value, context);
-      if (rewritten.toLowerCase().includes(context.engineHostname))
-        rewritten = scrubEngineHost(name, rewritten, context);
+      if (namesEngineHost(rewritten, context)) rewritten = scrubEngineHost(name, rewritten, context);
       if (rewritten === null) drop.push(name);
       else if (rewritten !== value) replace.push([name, rewritten]);
     } else if (value.toLowerCase().includes(context.engineHostname)) {
@@ -153,7 +152,15 @@ export function scrubEngineHost(name: string, value: string, context: EngineUrlC
   // The host must end where a hostname ends: `engine.example.evil` is not the engine's URL.
   let out = value.replace(new RegExp(`[a-z][a-z0-9+.-]*://${host}(?::\\d+)?(?![\\w.:-])`, "gi"), context.publicOrigin);
   if (name === "set-cookie") out = out.replace(new RegExp(`;\\s*domain=\\.?${host}(?=;|$)`, "gi"), "");
-  return out.toLowerCase().includes(context.engineHostname) ? null : out;
+  return namesEngineHost(out, context) ? null : out;
+}
+
+/**
+ * Whether `value` names the engine's host anywhere but in the public origin (which may share
+ * it: a local gateway and engine both on 127.0.0.1).
+ */
+function namesEngineHost(value: string, context: EngineUrlContext): boolean {
+  return value.toLowerCase().replaceAll(context.publicOrigin.toLowerCase(), "").includes(context.engineHostname);
 }
 
 export interface EngineUrlContext {

@@ -49,6 +49,8 @@ function bodyStream(bytes: number): ReadableStream<Uint8Array> {
 }
 
 let engineCalls = 0;
+/** When the gateway closed its connection for the last /hang request. */
+let hangClosedAt: number | null = null;
 
 /** The misbehaving engine: the path says how. */
 function faultyEngine(req: IncomingMessage, res: ServerResponse): void {
@@ -56,6 +58,10 @@ function faultyEngine(req: IncomingMessage, res: ServerResponse): void {
   const url = new URL(req.url ?? "/", "http://engine");
   switch (url.pathname) {
     case "/hang":
+      hangClosedAt = null;
+      req.socket.once("close", () => {
+        hangClosedAt = Date.now();
+      });
       return; // accepts, never answers
     case "/reset":
       res.writeHead(200, { "content-type": "application/octet-stream", "content-length": String(10 * MB) });
@@ -192,6 +198,9 @@ describe("faults: a misbehaving engine behind the real gateway", () => {
     expect(res.headers.get("x-request-id")).toBeTruthy();
     expect(elapsed).toBeGreaterThanOrEqual(1_900);
     expect(elapsed).toBeLessThan(15_000);
+    // The gateway does not leave the engine request hanging: its connection closes with the 504.
+    await expect.poll(() => hangClosedAt, { timeout: 5_000 }).not.toBeNull();
+    expect(hangClosedAt! - (started + elapsed)).toBeLessThan(2_000);
   });
 
   it("passes an engine redirect to the client with Location on the public host, without following it", async () => {

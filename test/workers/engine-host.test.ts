@@ -55,6 +55,19 @@ describe("engine hostname scrubbing in response headers", () => {
     expect(out.get("content-type")).toBe("application/json");
   });
 
+  it("rewrites Location when the public origin shares the engine's host (a local gateway and engine)", () => {
+    const local = {
+      requestId: "req-1",
+      engineOrigin: "http://127.0.0.1:9999",
+      engineHostname: "127.0.0.1",
+      publicOrigin: "http://127.0.0.1:8787",
+    };
+    const headers = new Headers({ location: "http://127.0.0.1:9999/moved?x=1", link: "<http://127.0.0.1:9999/a>" });
+    fitResponseHeaders(headers, local);
+    expect(headers.get("location")).toBe("http://127.0.0.1:8787/moved?x=1");
+    expect(headers.get("link")).toBe("<http://127.0.0.1:8787/a>");
+  });
+
   it("leaves no header naming the engine host, for any mix of headers", () => {
     const out = through([
       ["link", "<https://engine.internal.nixflex.com/a>; rel=next, <https://engine.internal.nixflex.com/b>; rel=prev"],

@@ -89,23 +89,15 @@ describe("engine failures (SPEC §4)", () => {
   });
 
   it("answers 504 gateway_timeout when the engine does not start answering within ENGINE_TIMEOUT_MS", async () => {
-    let aborted = false;
-    // Like the runtime's fetch, this engine only ever settles by rejecting on abort.
-    const engine = recordingEngine(
-      (request) =>
-        new Promise<Response>((_, reject) => {
-          request.signal.addEventListener("abort", () => {
-            aborted = true;
-            reject(new DOMException("The operation was aborted", "AbortError"));
-          });
-        }),
-    );
+    // An engine that never answers. (That the runtime then closes the engine's connection is
+    // pinned end to end in test/e2e/faults.test.ts; here no real connection exists.)
+    const engine = recordingEngine(() => new Promise<Response>(() => {}));
     const h = gateway({ engine, env: { ...env, ENGINE_TIMEOUT_MS: "200" } });
     const started = Date.now();
     const sent = await h.send(h.request("/v1/agents", { authorization: key.authorization }));
     const elapsed = Date.now() - started;
     expectApiError(sent, "gateway_timeout");
-    expect(aborted).toBe(true);
+    expect(engine.calls).toHaveLength(1);
     expect(elapsed).toBeGreaterThanOrEqual(190);
     expect(elapsed).toBeLessThan(3000);
   });

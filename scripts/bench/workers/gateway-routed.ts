@@ -1,0 +1,10 @@
+/**
+ * The gateway with every request sent through the Hono app (`forwardThroughRouter`), as
+ * it was before forwarded requests got their own path: the ladder measures it next to the
+ * real gateway to show what the Hono chain costs a forwarded request (docs/BENCHMARKS.md).
+ */
+import { createApp } from "../../../src/app.ts";
+
+const gateway = createApp({ forwardThroughRouter: true });
+
+export default { fetch: gateway.fetch };
