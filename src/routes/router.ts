@@ -4,7 +4,8 @@
  * coming here; the catch-all below forwards the few that do (a path Hono decodes, e.g.
  * one with percent-escapes, is checked here against the same routes first).
  */
-import { type Context, type ErrorHandler, Hono } from "hono";
+import type { Context, ErrorHandler } from "hono";
+import { Hono } from "hono/tiny";
 import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
 import { apiKeyAuth } from "../auth/middleware.ts";
@@ -37,10 +38,15 @@ function methodNotAllowed(allow: string) {
   return (c: Context<AppEnv>) => errorResponse("method_not_allowed", c.get("requestId"), { headers: { Allow: allow } });
 }
 
-/** The paths this app owns, as Hono's router sees them (after its percent-decoding). */
+/**
+ * The paths this app owns, as Hono's router sees them (after its percent-decoding). The
+ * router is Hono's tiny preset (PatternRouter: the smallest bundle, docs/BENCHMARKS.md), which
+ * also matches a route with one trailing slash, so `/healthz/` is owned as well.
+ */
 export function ownedByRouter(path: string): boolean {
+  const route = path.length > 1 && path.endsWith("/") ? path.slice(0, -1) : path;
   return (
-    path === "/healthz" || path === "/.well-known/jwks.json" || path === "/v1/keys" || path.startsWith("/v1/keys/")
+    route === "/healthz" || route === "/.well-known/jwks.json" || route === "/v1/keys" || route.startsWith("/v1/keys/")
   );
 }
 

@@ -248,7 +248,6 @@ describe("paths under /v1/keys", () => {
     ["POST", "/v1/keys/nxf_0123456789abcdef0123456789abcdef", 405, "method_not_allowed", "GET, HEAD, DELETE"],
     ["GET", "/v1/keys/nxf_0123456789abcdef0123456789abcdef/roll", 405, "method_not_allowed", "POST"],
     ["OPTIONS", "/v1/keys", 405, "method_not_allowed", "GET, HEAD, POST"],
-    ["GET", "/v1/keys/", 404, "not_found", null],
     ["GET", "/v1/keys/nxf_0123456789abcdef0123456789abcdef/rotate", 404, "not_found", null],
     ["POST", "/v1/keys/nxf_0123456789abcdef0123456789abcdef/roll/extra", 404, "not_found", null],
     ["DELETE", "/v1/keys/a/b/c", 404, "not_found", null],
@@ -263,6 +262,15 @@ describe("paths under /v1/keys", () => {
     expect(answer.json.error.type).toBe("invalid_request_error");
     expect(answer.headers.get("allow")).toBe(allow);
     expect(answer.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+    expect(g.engineCalls).toHaveLength(0);
+  });
+
+  it("answers GET /v1/keys/ as GET /v1/keys: one trailing slash is tolerated on the gateway's own paths", async () => {
+    const { g, caller } = await setup();
+    const plain = await g.call("GET", "/v1/keys", { auth: caller });
+    const slashed = await g.call("GET", "/v1/keys/", { auth: caller });
+    expect(slashed.status).toBe(200);
+    expect(slashed.json).toEqual(plain.json);
     expect(g.engineCalls).toHaveLength(0);
   });
 
