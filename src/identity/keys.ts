@@ -3,7 +3,6 @@
  * private keys; the first signs, all are published. Public JWKs are built from an
  * allow-list of members, so no private parameter can reach the JWKS.
  */
-import { importJWK } from "jose";
 import { GatewayError } from "../errors.ts";
 
 export type IdentityAlg = "EdDSA" | "ES256";
@@ -35,6 +34,20 @@ const fail = (why: string): never => {
 };
 
 const isText = (x: unknown): x is string => typeof x === "string" && x.length > 0;
+
+/** WebCrypto's parameters for each signing algorithm. */
+const WEBCRYPTO = { EdDSA: { name: "Ed25519" }, ES256: { name: "ECDSA", namedCurve: "P-256" } } as const;
+
+/**
+ * Imports a key with the runtime's WebCrypto — the call jose's `importJWK` makes, without
+ * the JWE tables that importing it brought into the bundle (0.75 KiB gzip, docs/BENCHMARKS.md).
+ * jose signs with the result (src/identity/sign.ts).
+ */
+function importKey(jwk: object, alg: IdentityAlg, usage: "sign" | "verify"): Promise<CryptoKey> {
+  // WebCrypto checks `alg` and `use` where present; the algorithm and usage are given here instead.
+  const { kid: _kid, alg: _alg, use: _use, ...members } = jwk as Record<string, unknown>;
+  return crypto.subtle.importKey("jwk", members as unknown as JsonWebKey, WEBCRYPTO[alg], false, [usage]);
+}
 
 function parseKey(value: unknown, index: number): SigningKey {
   if (typeof value !== "object" || value === null) return fail(`key ${index} is not an object`);
@@ -92,7 +105,9 @@ export function parseSigningKeys(raw: string | undefined): SigningKeySet {
       checked ??= Promise.all([
         set.signingKey(),
         ...keys.map((k, index) =>
-          importJWK(k.publicJwk, k.alg).catch(() => fail(`key ${index} (${k.kid}) has an unusable public key`)),
+          importKey(k.publicJwk, k.alg, "verify").catch(() =>
+            fail(`key ${index} (${k.kid}) has an unusable public key`),
+          ),
         ),
       ]).then(() => {
         set.ready = true;
@@ -100,7 +115,7 @@ export function parseSigningKeys(raw: string | undefined): SigningKeySet {
       return checked;
     },
     signingKey() {
-      imported ??= (importJWK(active.privateJwk, active.alg) as Promise<CryptoKey>).catch(() => {
+      imported ??= importKey(active.privateJwk, active.alg, "sign").catch(() => {
         imported = undefined;
         return fail(`key 0 (${active.kid}) could not be imported`);
       });
