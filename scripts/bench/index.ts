@@ -16,7 +16,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { cpus as osCpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { bundleComposition, bundleGateway, type Bundle, type BundleComposition } from "./bundle.ts";
+import { bundleComposition, bundleGateway, bundleWorker, type Bundle, type BundleComposition } from "./bundle.ts";
 import { benchSigningKeys, garbageAuthorizations, seedKeys, unknownKeys, type BenchKey } from "./keys.ts";
 import { startKvServer } from "./kv-server.ts";
 import { kvKeys } from "../../src/keys/record.ts";
@@ -655,7 +655,10 @@ function markdown(report: Report): string {
     }
     push("");
   };
-  profileTable("CPU profile: gateway, hot key, c=32", report.profile);
+  profileTable(
+    "CPU profile: gateway, hot key, c=32 (the same source bundled unminified, so functions keep their names)",
+    report.profile,
+  );
   profileTable("CPU profile: passthrough, c=32", report.passthroughProfile);
   push("### Machine and versions", "");
   for (const [k, v] of Object.entries({ ...report.machine, ...report.versions, ...report.settings }))
@@ -882,10 +885,20 @@ async function main(): Promise<void> {
         await w.stop();
       }
     };
+    // The same source bundled without minification, so the profile names functions and modules.
+    const readable = await bundleWorker(join(REPO_ROOT, "src/index.ts"), join(workDir, "gateway-readable/index.js"));
     profile = await take(
-      (port) => startGateway(port),
+      (port) =>
+        startWorkerd({
+          script: readable,
+          bindings: gatewayBindings,
+          kv,
+          cpus: pins.workerd,
+          logTo: join(workDir, "gateway.log"),
+          inspectorPort: port,
+        }),
       specFiles.get("hot") ?? specFiles.get("passthrough")!,
-      bundle.file,
+      readable,
     );
     passthroughProfile = await take((port) => startPassthrough(port), specFiles.get("passthrough")!);
   }
