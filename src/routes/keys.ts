@@ -39,7 +39,7 @@ function allowedMethods(): Map<string, string> {
 }
 
 /**
- * Registers every key-management route, after authentication (src/app.ts): known paths
+ * Registers every key-management route, after authentication (router.ts): known paths
  * with another method answer 405 with `Allow`, any other path under `/v1/keys/` 404.
  */
 export function registerKeyRoutes(app: Hono<AppEnv>): void {
