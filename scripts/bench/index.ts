@@ -853,6 +853,14 @@ async function main(): Promise<void> {
         signingKeys,
         specFile: specFiles.get("hot")!,
         gateway,
+        startGateway: () =>
+          startWorkerd({
+            bundleDir: bundle.dir,
+            bindings: gatewayBindings,
+            kv,
+            cpus: pins.workerd,
+            logTo: join(workDir, "ladder-gateway.log"),
+          }),
         gatewayBindings,
         kv,
         rounds: Number(args["ladder-rounds"]),

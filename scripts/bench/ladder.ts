@@ -24,7 +24,10 @@ export async function runLadder(options: {
   origin: string;
   signingKeys: string;
   specFile: string;
+  /** The main table's gateway: long-running, its caches full from the other scenarios. */
   gateway: Workerd;
+  /** Starts a fresh gateway from the same bundle, to compare with the fresh Hono-routed one. */
+  startGateway: () => Promise<Workerd>;
   /** To start the gateway built with `forwardThroughRouter` alongside the real one. */
   gatewayBindings: Record<string, WorkerdBinding>;
   kv: KvServer;
@@ -64,8 +67,13 @@ export async function runLadder(options: {
       logTo: join(options.workDir, "ladder.log"),
       bindings: options.gatewayBindings,
     });
-    rungs.push({ name: "gateway, every request through Hono", kind: "gateway", w: routed });
-    rungs.push({ name: "gateway (src, hot key)", kind: "gateway", w: options.gateway });
+    rungs.push({ name: "gateway, every request through its Hono app (fresh instance)", kind: "gateway", w: routed });
+    rungs.push({ name: "gateway (fresh instance)", kind: "gateway", w: await options.startGateway() });
+    rungs.push({
+      name: "gateway of the main table (caches full from the other scenarios)",
+      kind: "gateway",
+      w: options.gateway,
+    });
     for (const { w } of rungs) {
       await runWrk({ url: w.url, specFile: options.specFile, connections: 32, durationS: 1, cpus: options.cpus?.load });
     }
