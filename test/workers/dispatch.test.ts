@@ -241,7 +241,9 @@ describe("forwarded requests answer the same on both paths", () => {
             return;
           }
           const auth = valid ? key.authorization : "Bearer nxf_x:nxfs_y";
-          await expectAlike(g, request(url.pathname + url.search, { method, authorization: auth }));
+          // A fresh address each: 60 failures from one would turn the 401s into 429s.
+          const address = uniqueAddress();
+          await expectAlike(g, request(url.pathname + url.search, { method, authorization: auth, address }));
         },
       ),
       { numRuns: 150 },
