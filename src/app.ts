@@ -6,9 +6,10 @@
  * - Every other path is forwarded to the engine by `forwardRequest` below, the same steps
  *   in the same order as the Hono chain (request id → services → authentication → forward
  *   → access log), written as plain calls. Hono's middleware chain, context and router cost
- *   this path ~25–40 µs of CPU per request against a budget of ~25 µs over a bare
- *   passthrough (docs/BENCHMARKS.md, "The forwarding path"). The dispatch uses Hono's own
- *   `getPath`, and a test runs every kind of path through both (`dispatch.test.ts`).
+ *   a forwarded request ~40 µs of CPU (359 vs 319 µs in an interleaved A/B; the whole budget
+ *   over a bare passthrough is ~25 µs; docs/BENCHMARKS.md, "What changed on the forwarding
+ *   path"). The dispatch uses Hono's own `getPath`, and a test runs every kind of path
+ *   through both (`dispatch.test.ts`).
  *
  * Dependencies (the engine's fetch, the clock, caches) are passed in so tests inject, not patch.
  */

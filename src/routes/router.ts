@@ -1,8 +1,9 @@
 /**
  * The Hono app: the public paths (SPEC §6), the key routes (SPEC §5) and the one error
  * handler. Requests for any other path take the forwarding path of src/app.ts without
- * coming here; the catch-all below forwards the few that do (a path Hono decodes, e.g.
- * one with percent-escapes, is checked here against the same routes first).
+ * coming here. The catch-all below forwards what reaches it anyway: nothing in production
+ * (every path `ownedByRouter` has a route), every forwarded request in a gateway built with
+ * `forwardThroughRouter` (the dispatch test and the bench's ladder).
  */
 import type { Context, ErrorHandler } from "hono";
 import { Hono } from "hono/tiny";
