@@ -762,14 +762,14 @@ async function main(): Promise<void> {
     AUTH_FAILURE_LIMITER: { ratelimit: { limit: 60, period: 60 } },
   };
   const passthroughScript = join(import.meta.dirname, "workers/passthrough.js");
-  const startGateway = (inspectorPort?: number) =>
+  /** The gateway as wrangler bundles it; `log` names its log file (the main run's by default). */
+  const startGateway = (log = "gateway.log") =>
     startWorkerd({
       bundleDir: bundle.dir,
       bindings: gatewayBindings,
       kv,
       cpus: pins.workerd,
-      logTo: join(workDir, "gateway.log"),
-      inspectorPort,
+      logTo: join(workDir, log),
     });
   const startPassthrough = (inspectorPort?: number) =>
     startWorkerd({
@@ -853,14 +853,7 @@ async function main(): Promise<void> {
         signingKeys,
         specFile: specFiles.get("hot")!,
         gateway,
-        startGateway: () =>
-          startWorkerd({
-            bundleDir: bundle.dir,
-            bindings: gatewayBindings,
-            kv,
-            cpus: pins.workerd,
-            logTo: join(workDir, "ladder-gateway.log"),
-          }),
+        startGateway: () => startGateway("ladder-gateway.log"),
         gatewayBindings,
         kv,
         rounds: Number(args["ladder-rounds"]),

@@ -34,7 +34,14 @@ const encoder = new TextEncoder();
  */
 export async function signIdentity(keys: SigningKeySet, claims: IdentityClaims): Promise<string> {
   const key = await keys.signingKey();
-  const payload = JSON.stringify({
+  return new CompactSign(encoder.encode(identityPayload(claims)))
+    .setProtectedHeader({ alg: keys.active.alg, kid: keys.active.kid, typ: IDENTITY_TYP })
+    .sign(key);
+}
+
+/** The token's claims set, serialized: the same members in the same order as `SignJWT` writes them. */
+export function identityPayload(claims: IdentityClaims): string {
+  return JSON.stringify({
     key_id: claims.keyId,
     htm: claims.method,
     htu: claims.path,
@@ -45,7 +52,4 @@ export async function signIdentity(keys: SigningKeySet, claims: IdentityClaims):
     exp: claims.now + IDENTITY_TTL_S,
     jti: claims.requestId,
   });
-  return new CompactSign(encoder.encode(payload))
-    .setProtectedHeader({ alg: keys.active.alg, kid: keys.active.kid, typ: IDENTITY_TYP })
-    .sign(key);
 }

@@ -10,7 +10,7 @@
  */
 import { CompactSign, SignJWT } from "jose";
 import { parseSigningKeys } from "../../../src/identity/keys.ts";
-import { signIdentity } from "../../../src/identity/sign.ts";
+import { identityPayload, signIdentity } from "../../../src/identity/sign.ts";
 import { digestSecret } from "../../../src/keys/hash.ts";
 import { parseAuthorization } from "../../../src/keys/format.ts";
 import { log, redact } from "../../../src/log.ts";
@@ -67,18 +67,7 @@ const ops: Record<string, Op> = {
   async "sign-compact"(env, i) {
     const keys = parseSigningKeys(env.IDENTITY_SIGNING_KEYS);
     const key = await keys.signingKey();
-    const c = claims(i);
-    const payload = JSON.stringify({
-      key_id: c.keyId,
-      htm: c.method,
-      htu: c.path,
-      iss: c.issuer,
-      aud: c.audience,
-      sub: c.accountId,
-      iat: c.now,
-      exp: c.now + 60,
-      jti: c.requestId,
-    });
+    const payload = identityPayload(claims(i));
     return new CompactSign(encoder.encode(payload))
       .setProtectedHeader({ alg: keys.active.alg, kid: keys.active.kid, typ: TYP })
       .sign(key);
@@ -87,18 +76,7 @@ const ops: Record<string, Op> = {
     const keys = parseSigningKeys(env.IDENTITY_SIGNING_KEYS);
     const key = await keys.signingKey();
     headerSegment ??= b64url(encoder.encode(JSON.stringify({ alg: keys.active.alg, kid: keys.active.kid, typ: TYP })));
-    const c = claims(i);
-    const payload = JSON.stringify({
-      key_id: c.keyId,
-      htm: c.method,
-      htu: c.path,
-      iss: c.issuer,
-      aud: c.audience,
-      sub: c.accountId,
-      iat: c.now,
-      exp: c.now + 60,
-      jti: c.requestId,
-    });
+    const payload = identityPayload(claims(i));
     const input = `${headerSegment}.${b64url(encoder.encode(payload))}`;
     const signature = await crypto.subtle.sign("Ed25519", key, encoder.encode(input));
     return `${input}.${b64url(new Uint8Array(signature))}`;
