@@ -16,6 +16,7 @@
  */
 import { GatewayError } from "../errors.ts";
 import { LruCache } from "./cache.ts";
+import { auditChange, type ChangeContext, type KeyAction, SYSTEM_CHANGE } from "./changes.ts";
 import { generateKeyId, generateSecret } from "./format.ts";
 import { decodeStoredHash, hashSecret } from "./hash.ts";
 import { isKeyRecord, kvKeys, toKeyObject, type KeyObject, type KeyRecord } from "./record.ts";
@@ -199,7 +200,11 @@ export class KeyStore {
   }
 
   /** Creates a key in `accountId`; the only time its secret exists in clear. */
-  async create(accountId: string, input: { name: string; expiresAt: string | null }): Promise<KeyWithSecret> {
+  async create(
+    accountId: string,
+    input: { name: string; expiresAt: string | null },
+    by: ChangeContext = SYSTEM_CHANGE,
+  ): Promise<KeyWithSecret> {
     const now = this.#now();
     const keyId = generateKeyId();
     const secret = generateSecret();
@@ -216,8 +221,9 @@ export class KeyStore {
       revoked_at: null,
     };
     // The record first: an index entry without a record is skipped by list; the reverse would hide a live key.
-    await this.#write(record);
-    await this.#guard(this.#kv.put(kvKeys.accountEntry(accountId, now, keyId), keyId));
+    await this.#commit(record, "create", by, () =>
+      this.#guard(this.#kv.put(kvKeys.accountEntry(accountId, now, keyId), keyId)),
+    );
     return { key: toKeyObject(record, null), secret };
   }
 
@@ -257,14 +263,15 @@ export class KeyStore {
   }
 
   /** Revokes a key of `accountId`. Idempotent: a second revoke keeps the first time. */
-  async revoke(accountId: string, keyId: string): Promise<KeyChange> {
+  async revoke(accountId: string, keyId: string, by: ChangeContext = SYSTEM_CHANGE): Promise<KeyChange> {
     const record = await this.#readOwned(accountId, keyId);
     if (record === null) return { ok: false, code: "key_not_found" };
     if (record.revoked_at === null) {
       record.revoked_at = new Date(this.#now()).toISOString();
-      await this.#write(record);
+      await this.#commit(record, "revoke", by);
     } else {
       this.#pin(record);
+      auditChange(by, "revoke", { accountId, keyId }, this.#now());
     }
     return { ok: true, key: toKeyObject(record, await this.#lastUsed(keyId)) };
   }
@@ -274,7 +281,12 @@ export class KeyStore {
    * (0: stops at once). Only the secret replaced by this roll is kept: rolling twice
    * inside a grace period ends the older secret's grace.
    */
-  async roll(accountId: string, keyId: string, graceSeconds: number): Promise<KeyChange> {
+  async roll(
+    accountId: string,
+    keyId: string,
+    graceSeconds: number,
+    by: ChangeContext = SYSTEM_CHANGE,
+  ): Promise<KeyChange> {
     const record = await this.#readOwned(accountId, keyId);
     if (record === null) return { ok: false, code: "key_not_found" };
     const now = this.#now();
@@ -285,7 +297,7 @@ export class KeyStore {
     record.previous_secret_hash = graceSeconds > 0 ? record.secret_hash : null;
     record.previous_secret_expires_at = graceSeconds > 0 ? new Date(graceEnds).toISOString() : null;
     record.secret_hash = await hashSecret(secret);
-    await this.#write(record);
+    await this.#commit(record, "roll", by);
     return { ok: true, key: toKeyObject(record, await this.#lastUsed(keyId)), secret };
   }
 
@@ -299,6 +311,23 @@ export class KeyStore {
 
   async #lastUsed(keyId: string): Promise<string | null> {
     return this.#guard(this.#kv.get(kvKeys.lastUsed(keyId), "text"));
+  }
+
+  /**
+   * The one write path of a key change (SPEC §5): every create, roll and revoke, whoever
+   * asks, ends here. It makes the change in force in this isolate at once (the pin),
+   * stores the record in KV, runs the change's own extra writes (`alsoWrite`, e.g. the
+   * account index), and writes the audit line once all of it is stored.
+   */
+  async #commit(
+    record: KeyRecord,
+    action: KeyAction,
+    by: ChangeContext,
+    alsoWrite?: () => Promise<unknown>,
+  ): Promise<void> {
+    await this.#write(record);
+    if (alsoWrite !== undefined) await alsoWrite();
+    auditChange(by, action, { accountId: record.account_id, keyId: record.key_id }, this.#now());
   }
 
   async #write(record: KeyRecord): Promise<void> {

@@ -1,13 +1,16 @@
 /**
  * What every key route shares: the shape of a route (one entry of the table in keys.ts,
- * which both serves it and documents it), reading a JSON body within a size limit, checking
- * the body, query and key_id against the route's schemas with the one error envelope
- * (SPEC §7), the audit line, and the no-store answer.
+ * which both serves it and documents it), checking the key_id and the input against the
+ * route's schemas with the one error envelope (SPEC §7) — `runKeyRoute`, the one
+ * implementation behind `/v1/keys` and every other caller of a key operation — and the
+ * HTTP form of a route: reading a JSON body within a size limit, the query, the no-store
+ * answer.
  */
 import type { Context } from "hono";
 import type { AppEnv } from "../env.ts";
-import { type ErrorCode, GatewayError } from "../errors.ts";
-import { log } from "../log.ts";
+import { type ErrorCode, ERRORS, GatewayError } from "../errors.ts";
+import type { ChangeContext } from "../keys/changes.ts";
+import type { KeyStore } from "../keys/store.ts";
 import { BODY_LIMIT_BYTES, KeyIdParam } from "./keys-schemas.ts";
 import { conforms, type Infer, type JsonSchema, type ObjectSchema, type Rules, validate } from "./keys-validate.ts";
 
@@ -32,24 +35,80 @@ export interface KeyRoute<S extends ObjectSchema | undefined = ObjectSchema | un
   /** The codes it answers besides those of authentication (AUTH_ERROR_CODES). */
   errors: readonly ErrorCode[];
   /** Called with the input checked and defaults filled in; `keyId` is "" on paths without one. */
-  handle(c: Context<AppEnv>, input: Infer<S>, keyId: string): Promise<Response>;
+  handle(call: KeyCall, input: Infer<S>, keyId: string): Promise<KeyAnswer>;
 }
+
+/** One call of a key operation: the store, the account it acts in, and who acts. */
+export interface KeyCall {
+  store: KeyStore;
+  accountId: string;
+  change: ChangeContext;
+}
+
+/** A key operation's success: the HTTP status `/v1/keys` answers and the JSON body. */
+export interface KeyAnswer {
+  status: 200 | 201;
+  body: object;
+}
+
+/** A key operation's outcome as a value, for callers that are not HTTP (service bindings, CLI). */
+export type KeyOutcome =
+  | { ok: true; status: 200 | 201; value: object }
+  | { ok: false; error: { status: number; type: string; code: ErrorCode; message: string } };
 
 /** Declares a route, typing `handle`'s input from the input schema. */
 export function keyRoute<S extends ObjectSchema | undefined = undefined>(route: KeyRoute<S>): KeyRoute<S> {
   return route;
 }
 
-/** The Hono handler of a route: key_id, then input, then the route itself. */
+/**
+ * Runs a key operation: key_id, then input (read only once the key_id passed), then the
+ * route itself. Throws `GatewayError` for every answer that is not a success.
+ */
+export async function runKeyRoute(
+  route: KeyRoute,
+  call: KeyCall,
+  readInput: () => unknown | Promise<unknown>,
+  keyId: string,
+): Promise<KeyAnswer> {
+  // A malformed key_id answers the same 404 as an unknown or foreign one (SPEC §5): nobody owns it.
+  if (route.path.includes("{key_id}") && !conforms(KeyIdParam, keyId)) throw new GatewayError("key_not_found");
+  const input = route.input === undefined ? undefined : check(route.input, await readInput());
+  return route.handle(call, input as never, keyId);
+}
+
+/**
+ * `runKeyRoute` with every `GatewayError` as a value: what a service-binding or operator
+ * caller gets instead of an HTTP answer. Anything else (a bug) still throws.
+ */
+export async function callKeyRoute(route: KeyRoute, call: KeyCall, input: unknown, keyId = ""): Promise<KeyOutcome> {
+  try {
+    const answer = await runKeyRoute(route, call, () => input ?? {}, keyId);
+    return { ok: true, status: answer.status, value: answer.body };
+  } catch (error) {
+    if (!(error instanceof GatewayError)) throw error;
+    const { status, type } = ERRORS[error.code];
+    return { ok: false, error: { status, type, code: error.code, message: error.publicMessage } };
+  }
+}
+
+/** The Hono handler of a route: the request's key_id and input, in the caller's account. */
 export function serve(route: KeyRoute): (c: Context<AppEnv>) => Promise<Response> {
   return async function keyRouteHandler(c) {
-    const keyId = c.req.param("key_id") ?? "";
-    // A malformed key_id answers the same 404 as an unknown or foreign one (SPEC §5): nobody owns it.
-    if (route.path.includes("{key_id}") && !conforms(KeyIdParam, keyId)) throw new GatewayError("key_not_found");
-    let input: unknown;
-    if (route.input?.in === "body") input = check(route.input, await readJson(c.req.raw));
-    else if (route.input?.in === "query") input = check(route.input, readQuery(c, route.input.schema));
-    return route.handle(c, input as never, keyId);
+    const principal = c.var.principal;
+    const call: KeyCall = {
+      store: c.var.services.store,
+      accountId: principal.accountId,
+      change: { actor: { type: "api_key", keyId: principal.keyId }, requestId: c.var.requestId },
+    };
+    const readInput = () =>
+      route.input?.in === "body"
+        ? readJson(c.req.raw)
+        : route.input?.in === "query"
+          ? readQuery(c, route.input.schema)
+          : undefined;
+    const answer = await runKeyRoute(route, call, readInput, c.req.param("key_id") ?? "");
+    return c.json(answer.body, answer.status, NO_STORE);
   };
 }
 
@@ -135,20 +194,4 @@ async function readJson(raw: Request): Promise<unknown> {
       message: 'The request body is not valid JSON; send a JSON object such as {"name":"Production"}',
     });
   }
-}
-
-/**
- * The audit line for a change to a key (create, roll, revoke): who, in which account,
- * on which key, when. Identifiers only: a secret is never passed here.
- */
-export function audit(c: Context<AppEnv>, action: "create" | "roll" | "revoke", targetKeyId: string): void {
-  const principal = c.var.principal;
-  log("info", "audit", {
-    request_id: c.var.requestId,
-    account_id: principal.accountId,
-    actor_key_id: principal.keyId,
-    target_key_id: targetKeyId,
-    action,
-    at: new Date(c.var.services.store.now()).toISOString(),
-  });
 }

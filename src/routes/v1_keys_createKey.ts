@@ -3,7 +3,7 @@
  * secret, the only time the secret exists in clear.
  */
 import { GatewayError } from "../errors.ts";
-import { audit, keyRoute, NO_STORE } from "./keys-http.ts";
+import { keyRoute } from "./keys-http.ts";
 import { CreateKeyRequest, NAME_MAX_CHARS, ref } from "./keys-schemas.ts";
 
 // C0/C1 controls and unpaired surrogates: never meaningful in a label, and they corrupt logs and dashboards.
@@ -38,8 +38,7 @@ export const createKey = keyRoute({
   },
   success: { status: 201, description: "The key, with its secret.", schema: ref("ApiKeyWithSecret") },
   errors: ["invalid_json", "invalid_content_type", "invalid_parameters", "payload_too_large"],
-  async handle(c, { name, expires_at }) {
-    const { store } = c.var.services;
+  async handle({ store, accountId, change }, { name, expires_at }) {
     const now = store.now();
     let expiresAt: string | null = null;
     if (expires_at != null) {
@@ -52,8 +51,7 @@ export const createKey = keyRoute({
       }
       expiresAt = new Date(at).toISOString();
     }
-    const { key, secret } = await store.create(c.var.principal.accountId, { name, expiresAt });
-    audit(c, "create", key.key_id);
-    return c.json({ ...key, key_secret: secret }, 201, NO_STORE);
+    const { key, secret } = await store.create(accountId, { name, expiresAt }, change);
+    return { status: 201, body: { ...key, key_secret: secret } };
   },
 });

@@ -3,7 +3,7 @@
  * account is indistinguishable from one that never existed.
  */
 import { GatewayError } from "../errors.ts";
-import { keyRoute, NO_STORE } from "./keys-http.ts";
+import { keyRoute } from "./keys-http.ts";
 import { ref } from "./keys-schemas.ts";
 
 export const getKey = keyRoute({
@@ -14,9 +14,9 @@ export const getKey = keyRoute({
   description: "One key of the caller's account, without its secret.",
   success: { status: 200, description: "The key.", schema: ref("ApiKey") },
   errors: ["key_not_found"],
-  async handle(c, _input, keyId) {
-    const key = await c.var.services.store.get(c.var.principal.accountId, keyId);
+  async handle({ store, accountId }, _input, keyId) {
+    const key = await store.get(accountId, keyId);
     if (key === null) throw new GatewayError("key_not_found");
-    return c.json(key, 200, NO_STORE);
+    return { status: 200, body: key };
   },
 });

@@ -2,7 +2,7 @@
  * `GET /v1/keys` (SPEC §5): one page of the caller's keys, newest first, read from the
  * per-account index (docs/kv-schema.md) — O(keys of that account), never a scan.
  */
-import { keyRoute, NO_STORE } from "./keys-http.ts";
+import { keyRoute } from "./keys-http.ts";
 import { ListKeysQuery, ref } from "./keys-schemas.ts";
 
 export const listKeys = keyRoute({
@@ -22,8 +22,7 @@ export const listKeys = keyRoute({
   },
   success: { status: 200, description: "One page of keys.", schema: ref("ApiKeyList") },
   errors: ["invalid_parameters"],
-  async handle(c, { limit, cursor }) {
-    const page = await c.var.services.store.list(c.var.principal.accountId, { limit, cursor: cursor ?? null });
-    return c.json(page, 200, NO_STORE);
+  async handle({ store, accountId }, { limit, cursor }) {
+    return { status: 200, body: await store.list(accountId, { limit, cursor: cursor ?? null }) };
   },
 });

@@ -8,7 +8,7 @@
  */
 import { GatewayError } from "../errors.ts";
 import { REVOCATION_BOUND_S } from "../keys/store.ts";
-import { audit, keyRoute, NO_STORE } from "./keys-http.ts";
+import { keyRoute } from "./keys-http.ts";
 import { ref } from "./keys-schemas.ts";
 
 export const revokeKey = keyRoute({
@@ -21,10 +21,9 @@ export const revokeKey = keyRoute({
     "A key may revoke itself. Revoked keys stay listed. Every revoke writes an audit log line.",
   success: { status: 200, description: "The revoked key.", schema: ref("RevokedApiKey") },
   errors: ["key_not_found"],
-  async handle(c, _input, keyId) {
-    const result = await c.var.services.store.revoke(c.var.principal.accountId, keyId);
+  async handle({ store, accountId, change }, _input, keyId) {
+    const result = await store.revoke(accountId, keyId, change);
     if (!result.ok) throw new GatewayError(result.code);
-    audit(c, "revoke", keyId);
-    return c.json({ ...result.key, revocation_propagation_seconds: REVOCATION_BOUND_S }, 200, NO_STORE);
+    return { status: 200, body: { ...result.key, revocation_propagation_seconds: REVOCATION_BOUND_S } };
   },
 });

@@ -3,7 +3,7 @@
  * secret keeps working for `grace_period_seconds` (0 = stops at once).
  */
 import { GatewayError } from "../errors.ts";
-import { audit, keyRoute, NO_STORE } from "./keys-http.ts";
+import { keyRoute } from "./keys-http.ts";
 import { ref, RollKeyRequest } from "./keys-schemas.ts";
 
 export const rollKey = keyRoute({
@@ -29,10 +29,9 @@ export const rollKey = keyRoute({
     "key_not_found",
     "payload_too_large",
   ],
-  async handle(c, { grace_period_seconds }, keyId) {
-    const result = await c.var.services.store.roll(c.var.principal.accountId, keyId, grace_period_seconds);
+  async handle({ store, accountId, change }, { grace_period_seconds }, keyId) {
+    const result = await store.roll(accountId, keyId, grace_period_seconds, change);
     if (!result.ok) throw new GatewayError(result.code);
-    audit(c, "roll", keyId);
-    return c.json({ ...result.key, key_secret: result.secret! }, 200, NO_STORE);
+    return { status: 200, body: { ...result.key, key_secret: result.secret! } };
   },
 });

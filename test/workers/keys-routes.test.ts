@@ -308,9 +308,10 @@ describe("audit", () => {
         level: "info",
         event: "audit",
         account_id: account,
-        actor_key_id: caller.id,
         target_key_id: created.key_id,
         action,
+        actor: `api_key:${caller.id}`,
+        actor_key_id: caller.id,
         at: new Date(start + i * 1000).toISOString(),
       })),
     );
