@@ -21,6 +21,8 @@ export const GRACE_MAX_S = 86_400;
 /** Largest request body a key route reads: far above any valid body. */
 export const BODY_LIMIT_BYTES = 16 * 1024;
 export const CURSOR_MAX_CHARS = 1024;
+/** The latest expiry: its UTC form still has the four-digit year RFC 3339 requires. */
+export const EXPIRES_AT_MAX = "9999-12-31T23:59:59.999Z";
 
 /** The named schemas of the document (components/schemas; `COMPONENT_SCHEMAS` below). */
 export type ComponentName =
@@ -145,14 +147,13 @@ export const CreateKeyRequest = {
       minLength: 1,
       maxLength: NAME_MAX_CHARS,
       description:
-        "A label for the key, e.g. `Production`: 1–100 characters (Unicode code points), not only spaces, no control characters.",
+        "A label for the key, e.g. `Production`: 1–100 characters (Unicode code points), at least one visible (not only spaces or invisible format characters), no control or bidirectional control characters.",
       example: "Production",
     },
     expires_at: {
       type: ["string", "null"],
       format: "date-time",
-      description:
-        "Optional expiry: an ISO 8601 date-time with `Z` or an offset, strictly in the future. From that instant the key gets the standard `401`. Omitted or `null` = never expires. Stored in UTC with millisecond precision.",
+      description: `Optional expiry: an ISO 8601 date-time with \`Z\` or an offset (upper-case \`T\` and \`Z\`), strictly in the future and at most \`${EXPIRES_AT_MAX}\`. From that instant the key gets the standard \`401\`. Omitted or \`null\` = never expires. Stored in UTC with millisecond precision.`,
       example: "2030-01-01T00:00:00Z",
     },
   },

@@ -1,13 +1,15 @@
 /**
- * A JSON Schema interpreter for the keywords the key routes use (the 2020-12 dialect of
- * OpenAPI 3.1): the schemas in keys-schemas.ts validate requests here and are written
- * unchanged into docs/openapi.json, so the document cannot describe a rule the code does
- * not enforce. Not a general validator: `$ref`, `allOf`, `items` and the like appear only
- * in answers, which are documented, never validated.
+ * Request validation for the key routes: the JSON Schema literals of keys-schemas.ts (the
+ * 2020-12 dialect of OpenAPI 3.1) are checked by @cfworker/json-schema, a maintained
+ * validator built for Workers, and written unchanged into docs/openapi.json, so the
+ * document cannot describe a rule the code does not enforce.
  *
- * Problems are values, one per field (the first found), worded as what to fix; the caller
- * joins them into the one `invalid_parameters` message (SPEC §7).
+ * This module adds what an API answer needs on top: one problem per field (the first a
+ * client would fix), worded as what to fix, unknown fields named, defaults filled in, and
+ * the route's own checks once the schema holds. The caller joins the problems into the one
+ * `invalid_parameters` message (SPEC §7).
  */
+import { type Schema, Validator } from "@cfworker/json-schema";
 
 export type JsonType = "string" | "integer" | "number" | "boolean" | "object" | "array" | "null";
 
@@ -77,36 +79,30 @@ export interface Rules {
   checks?: { readonly [name: string]: (value: never) => string | undefined };
 }
 
-// RFC 3339 §5.6 `date-time` (seconds required, any fraction, `Z` or an offset) on a day that exists.
-// Stricter than the RFC: no lower-case `t`/`z`, and no leap second (`Date.parse` answers NaN for :60).
-const DATE_TIME =
-  /^(\d{4})-(\d\d)-(\d\d)T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$/;
+/** The keywords a value can break, in the order a client would fix them. */
+const KEYWORD_ORDER: readonly Keyword[] = [
+  "type",
+  "enum",
+  "minLength",
+  "maxLength",
+  "pattern",
+  "format",
+  "minimum",
+  "maximum",
+];
 
-function isDateTime(text: string): boolean {
-  const match = DATE_TIME.exec(text);
-  if (match === null) return false;
-  const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];
-  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
-  const days = month === 2 ? (leap ? 29 : 28) : [4, 6, 9, 11].includes(month) ? 30 : 31;
-  return month >= 1 && month <= 12 && day >= 1 && day <= days;
-}
-
-const FORMATS: Record<string, { test: (text: string) => boolean; message: string }> = {
-  "date-time": {
-    test: isDateTime,
-    message: "must be an ISO 8601 date-time with a time zone, e.g. 2030-01-01T00:00:00Z",
-  },
+const FORMAT_MESSAGES: Record<string, string> = {
+  "date-time": "must be an ISO 8601 date-time with a time zone, e.g. 2030-01-01T00:00:00Z",
 };
 
-const patterns = new Map<string, RegExp>();
-function matches(pattern: string, text: string): boolean {
-  let regex = patterns.get(pattern);
-  if (regex === undefined) {
-    regex = new RegExp(pattern, "u");
-    patterns.set(pattern, regex);
-  }
-  return regex.test(text);
-}
+/**
+ * This API's profile of a format, checked once the validator accepts it. `date-time`: RFC
+ * 3339 as the API writes it — `T` and `Z` in upper case (RFC 3339 §5.6 allows lower case and
+ * a space, which many clients misread) and no leap second (`Date.parse` cannot read :60).
+ */
+const FORMAT_PROFILES: Record<string, (text: string) => boolean> = {
+  "date-time": (text) => /^[^tz ]*T[^tz ]*$/.test(text) && !Number.isNaN(Date.parse(text)),
+};
 
 /** JSON Schema's string length: Unicode code points, so an emoji is one character. */
 const codePoints = (text: string): number => [...text].length;
@@ -127,7 +123,8 @@ function defaultMessage(schema: JsonSchema, keyword: Keyword, value: unknown): s
     const bounded = schema.minimum !== undefined && schema.maximum !== undefined;
     return bounded ? `must be an integer from ${schema.minimum} to ${schema.maximum}` : "must be an integer";
   }
-  if (schema.format !== undefined && FORMATS[schema.format] !== undefined) return FORMATS[schema.format]!.message;
+  if (schema.format !== undefined && FORMAT_MESSAGES[schema.format] !== undefined)
+    return FORMAT_MESSAGES[schema.format]!;
   if (keyword === "minLength" || keyword === "maxLength") {
     return `must be ${range} characters (got ${codePoints(value as string)})`;
   }
@@ -138,24 +135,20 @@ function defaultMessage(schema: JsonSchema, keyword: Keyword, value: unknown): s
   return `must be of type ${types.join(" or ")}`;
 }
 
-/** The first keyword of `schema` that `value` breaks, in the order a client would fix them. */
+// One compiled validator per schema literal, made on first use (the schemas are module constants).
+const validators = new WeakMap<JsonSchema, Validator>();
+
+/** The first keyword of `schema` that `value` breaks, as @cfworker/json-schema judges it. */
 function firstBroken(schema: JsonSchema, value: unknown): Keyword | undefined {
-  const type = typeOf(value);
-  const types = [schema.type ?? []].flat();
-  if (types.length > 0 && !types.includes(type) && !(type === "integer" && types.includes("number"))) return "type";
-  if (schema.enum !== undefined && !schema.enum.includes(value as string)) return "enum";
-  if (typeof value === "string") {
-    const length = schema.minLength !== undefined || schema.maxLength !== undefined ? codePoints(value) : 0;
-    if (schema.minLength !== undefined && length < schema.minLength) return "minLength";
-    if (schema.maxLength !== undefined && length > schema.maxLength) return "maxLength";
-    if (schema.pattern !== undefined && !matches(schema.pattern, value)) return "pattern";
-    if (schema.format !== undefined && FORMATS[schema.format]?.test(value) === false) return "format";
+  let validator = validators.get(schema);
+  if (validator === undefined) {
+    validator = new Validator(schema as Schema, "2020-12", false);
+    validators.set(schema, validator);
   }
-  if (typeof value === "number") {
-    if (schema.minimum !== undefined && value < schema.minimum) return "minimum";
-    if (schema.maximum !== undefined && value > schema.maximum) return "maximum";
-  }
-  return undefined;
+  const broken = new Set(validator.validate(value).errors.map((error) => error.keyword));
+  const profile = schema.format === undefined ? undefined : FORMAT_PROFILES[schema.format];
+  if (typeof value === "string" && profile !== undefined && !profile(value)) broken.add("format");
+  return KEYWORD_ORDER.find((keyword) => broken.has(keyword));
 }
 
 /**

@@ -4,15 +4,32 @@
  */
 import { GatewayError } from "../errors.ts";
 import { keyRoute } from "./keys-http.ts";
-import { CreateKeyRequest, NAME_MAX_CHARS, ref } from "./keys-schemas.ts";
+import { CreateKeyRequest, EXPIRES_AT_MAX, NAME_MAX_CHARS, ref } from "./keys-schemas.ts";
 
 // C0/C1 controls and unpaired surrogates: never meaningful in a label, and they corrupt logs and dashboards.
 const UNPRINTABLE = /[\p{Cc}\p{Cs}]/u;
+// Bidirectional controls reorder how a dashboard or a log shows the text around them (CVE-2021-42574).
+const BIDI_CONTROL = /\p{Bidi_Control}/u;
+// What renders as nothing: spaces, format characters (U+200B, U+2060, the BOM) and the other
+// default-ignorable code points (U+3164 HANGUL FILLER and the like).
+const INVISIBLE = /^[\p{White_Space}\p{Cf}\p{Default_Ignorable_Code_Point}]*$/u;
 
 /** What the schema cannot say about a name (its `description` says it to clients). */
 function nameProblem(name: string): string | undefined {
   if (name.trim() === "") return "must contain a visible character";
   if (UNPRINTABLE.test(name)) return "must not contain control characters";
+  if (BIDI_CONTROL.test(name)) {
+    return "must not contain bidirectional control characters (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069)";
+  }
+  if (INVISIBLE.test(name)) return "must contain a visible character";
+  return undefined;
+}
+
+/** An expiry whose UTC form has a five-digit year could not be written back in RFC 3339. */
+function expiresAtProblem(expiresAt: string | null): string | undefined {
+  if (expiresAt !== null && Date.parse(expiresAt) > Date.parse(EXPIRES_AT_MAX)) {
+    return `must be at most ${EXPIRES_AT_MAX}`;
+  }
   return undefined;
 }
 
@@ -33,7 +50,7 @@ export const createKey = keyRoute({
         "": 'must be a JSON object, e.g. {"name":"Production"}',
         name: { required: `is required: a name of 1–${NAME_MAX_CHARS} characters` },
       },
-      checks: { name: nameProblem },
+      checks: { name: nameProblem, expires_at: expiresAtProblem },
     },
   },
   success: { status: 201, description: "The key, with its secret.", schema: ref("ApiKeyWithSecret") },

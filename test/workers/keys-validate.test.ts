@@ -1,8 +1,9 @@
 /**
- * The JSON Schema interpreter of the key routes (src/routes/keys-validate.ts) as pure
- * functions: hostile inputs as tables, properties for the rest, and a guard that the
- * request schemas use only keywords the interpreter enforces — a keyword it ignored would
- * be documented in docs/openapi.json without being true.
+ * Request validation of the key routes (src/routes/keys-validate.ts: @cfworker/json-schema
+ * plus the API's wording and rules) as pure functions: hostile inputs as tables,
+ * properties for the rest, and a guard that the request schemas use only keywords that are
+ * enforced — a keyword nobody checked would be documented in docs/openapi.json without
+ * being true.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -102,14 +103,92 @@ describe("string length", () => {
   });
 
   it("a name is accepted exactly when it has 1–100 code points, a visible character and no control character", () => {
-    const names = fc.oneof(fc.string({ maxLength: 110 }), fc.string({ unit: "binary", maxLength: 110 }));
+    const invisible = fc.constantFrom(..."\u200b\u2060\ufeff\u3164\u115f\u00ad\u180e\u034f \u3000\u202e\u2066\u200e");
+    const names = fc.oneof(
+      fc.string({ maxLength: 110 }),
+      fc.string({ unit: "binary", maxLength: 110 }),
+      fc.array(fc.oneof(invisible, fc.constantFrom("a", "é", "🔑")), { maxLength: 8 }).map((parts) => parts.join("")),
+    );
+    const visible = /[^\p{White_Space}\p{Cf}\p{Default_Ignorable_Code_Point}]/u;
     fc.assert(
       fc.property(names, (name) => {
         const length = [...name].length;
-        const fine = length >= 1 && length <= 100 && name.trim() !== "" && !/[\p{Cc}\p{Cs}]/u.test(name);
+        const fine =
+          length >= 1 &&
+          length <= 100 &&
+          visible.test(name) &&
+          !/[\p{Cc}\p{Cs}]/u.test(name) &&
+          !/\p{Bidi_Control}/u.test(name);
         expect(outcome(CreateKeyRequest, { name }, createRules) === "ok").toBe(fine);
       }),
       { numRuns: 2000 },
+    );
+  });
+});
+
+describe("odd names and expiries (issue: names of format characters only, five-digit years)", () => {
+  it.each([
+    ["U+202E RIGHT-TO-LEFT OVERRIDE alone", "\u202e"],
+    ["U+200B ZERO WIDTH SPACE alone", "\u200b"],
+    ["U+2060 WORD JOINER alone", "\u2060"],
+    ["U+3164 HANGUL FILLER alone", "\u3164"],
+    ["the BOM alone", "\ufeff"],
+    ["format characters and spaces", " \u200b \u2060 \ufeff "],
+    ["a soft hyphen and a combining grapheme joiner", "\u00ad\u034f"],
+  ])("refuses a name that is only %s", (_, name) => {
+    expect(outcome(CreateKeyRequest, { name }, createRules)).toMatch(
+      /^name: must (contain a visible character|not contain bidirectional control characters)/,
+    );
+  });
+
+  it.each([
+    ["an override inside a name", "Prod\u202euction"],
+    ["an isolate inside a name", "\u2067Production\u2069"],
+    ["a left-to-right mark", "Production\u200e"],
+    ["an Arabic letter mark", "\u061cProduction"],
+  ])("refuses %s (bidirectional controls reorder what dashboards and logs show)", (_, name) => {
+    expect(outcome(CreateKeyRequest, { name }, createRules)).toBe(
+      "name: must not contain bidirectional control characters (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069)",
+    );
+  });
+
+  it.each(["Production", "Producción", "مفتاح الإنتاج", "本番", "🔑 main", "a\u200db"])("accepts %j", (name) => {
+    expect(outcome(CreateKeyRequest, { name }, createRules)).toBe("ok");
+  });
+
+  it.each([
+    ["9999-12-31T23:59:59-23:59", "is year 10000 in UTC"],
+    ["9999-12-31T23:59:59.9999-00:01", "is past the end of 9999 in UTC"],
+  ])("refuses an expiry %s that %s", (expires_at) => {
+    expect(outcome(CreateKeyRequest, { name: "x", expires_at }, createRules)).toBe(
+      "expires_at: must be at most 9999-12-31T23:59:59.999Z",
+    );
+  });
+
+  it("accepts the last expiry whose UTC form keeps a four-digit year", () => {
+    expect(outcome(CreateKeyRequest, { name: "x", expires_at: "9999-12-31T23:59:59.999Z" }, createRules)).toBe("ok");
+    expect(outcome(CreateKeyRequest, { name: "x", expires_at: "9999-12-31T23:59:59+01:00" }, createRules)).toBe("ok");
+  });
+
+  it("every expiry it accepts prints back as RFC 3339 (a four-digit year)", () => {
+    const offset = fc
+      .tuple(fc.constantFrom("+", "-"), fc.integer({ min: 0, max: 23 }), fc.integer({ min: 0, max: 59 }))
+      .map(([sign, h, m]) => `${sign}${String(h).padStart(2, "0")}:${String(m).padStart(2, "0")}`);
+    const instants = fc
+      .tuple(
+        fc.integer({ min: 9990, max: 9999 }),
+        fc.integer({ min: 1, max: 12 }),
+        fc.integer({ min: 1, max: 28 }),
+        offset,
+      )
+      .map(([y, mo, d, zone]) => `${y}-${String(mo).padStart(2, "0")}-${String(d).padStart(2, "0")}T23:59:59${zone}`);
+    fc.assert(
+      fc.property(instants, (expires_at) => {
+        if (outcome(CreateKeyRequest, { name: "x", expires_at }, createRules) === "ok") {
+          expect(new Date(expires_at).toISOString()).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+        }
+      }),
+      { numRuns: 1000 },
     );
   });
 });
@@ -223,7 +302,7 @@ describe("the request schemas", () => {
     return into;
   }
 
-  it("use only keywords the interpreter enforces or that only annotate", () => {
+  it("use only keywords the validator enforces or that only annotate", () => {
     const inputs = KEY_ROUTES.flatMap((route) => (route.input ? [route.input.schema] : []));
     expect(inputs).toEqual([CreateKeyRequest, ListKeysQuery, RollKeyRequest]);
     for (const schema of [...inputs, KeyIdParam]) {
@@ -231,7 +310,7 @@ describe("the request schemas", () => {
     }
   });
 
-  it("use only the date-time format, which the interpreter checks", () => {
+  it("use only the date-time format, whose profile the adapter checks", () => {
     const formats = new Set<string>();
     for (const schema of [CreateKeyRequest, ListKeysQuery, RollKeyRequest]) {
       for (const property of Object.values(schema.properties) as JsonSchema[]) {
