@@ -615,7 +615,7 @@ function markdown(report: Report): string {
   if (report.ladder.length > 0) {
     push("### Cost ladder: what each piece costs in context (c=32)", "");
     push(
-      "A passthrough Worker that adds the forwarding path's pieces one rung at a time, built from the gateway's own modules (scripts/bench/workers/ladder.ts); two pieces added alone to the passthrough; the gateway with every request sent through its Hono app (scripts/bench/workers/gateway-routed.ts); and the real gateway — measured in short runs interleaved in random order. Median CPU per request; single increments are noisy to ±10–20 µs (compare several runs).",
+      "A passthrough Worker that adds the forwarding path's pieces one rung at a time, built from the gateway's own modules (scripts/bench/workers/ladder.ts); two pieces added alone to the passthrough; and the real gateway — measured in short runs interleaved in random order. Median CPU per request; single increments are noisy to ±10–20 µs (compare several runs).",
       "",
     );
     push("| rung | CPU µs/req | + over | × passthrough |", "|---|---:|---:|---:|");

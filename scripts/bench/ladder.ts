@@ -1,6 +1,5 @@
 /**
- * Runs the cost ladder (workers/ladder.ts): one workerd per rung and probe, the gateway with
- * every request through its Hono app (workers/gateway-routed.ts) and the real gateway,
+ * Runs the cost ladder (workers/ladder.ts): one workerd per rung and probe and the real gateway,
  * measured at c=32 in short runs interleaved in random order, so load drifting on a shared
  * machine spreads over every rung alike. Reports the median CPU per request of each.
  */
@@ -26,7 +25,7 @@ export async function runLadder(options: {
   specFile: string;
   /** The main table's gateway: long-running, its caches full from the other scenarios. */
   gateway: Workerd;
-  /** Starts a fresh gateway from the same bundle, to compare with the fresh Hono-routed one. */
+  /** Starts a fresh gateway from the same bundle. */
   startGateway: () => Promise<Workerd>;
   /** To start the gateway built with `forwardThroughRouter` alongside the real one. */
   gatewayBindings: Record<string, WorkerdBinding>;
@@ -38,11 +37,6 @@ export async function runLadder(options: {
   const script = await bundleWorker(
     join(import.meta.dirname, "workers/ladder.ts"),
     join(options.workDir, "ladder/index.js"),
-  );
-  const routedScript = await bundleWorker(
-    join(import.meta.dirname, "workers/gateway-routed.ts"),
-    join(options.workDir, "gateway-routed/index.js"),
-    { minify: true },
   );
   const rungs: Array<{ name: string; kind: LadderStep["kind"]; w: Workerd }> = [];
   try {
@@ -60,14 +54,6 @@ export async function runLadder(options: {
         rungs.push({ name: rung, kind, w });
       }
     }
-    const routed = await startWorkerd({
-      script: routedScript,
-      cpus: options.cpus?.workerd,
-      kv: options.kv,
-      logTo: join(options.workDir, "ladder.log"),
-      bindings: options.gatewayBindings,
-    });
-    rungs.push({ name: "gateway, every request through its Hono app (fresh instance)", kind: "gateway", w: routed });
     rungs.push({ name: "gateway (fresh instance)", kind: "gateway", w: await options.startGateway() });
     rungs.push({
       name: "gateway of the main table (caches full from the other scenarios)",

@@ -1,15 +1,15 @@
 /**
  * Authentication of one request (SPEC §3): rate-limit check → parse → verify. Every
  * failure is the same byte-exact 401; the reason goes to the access log only.
- * `authenticate` is the plain form the forwarding path calls; `apiKeyAuth` is the Hono
- * middleware the key routes sit behind.
+ * `authenticate` decides; `apiKeyAuth` is its Hono middleware, in front of the key routes
+ * and the forward to the engine.
  */
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv, Principal, Services, WaitUntil } from "../env.ts";
-import { errorResponse } from "../errors.ts";
-import { parseAuthorization } from "../keys/format.ts";
+import { errorResponse, GatewayError, respondToError } from "../errors.ts";
+import { type CredentialsProblem, parseAuthorization } from "../keys/format.ts";
 import { log } from "../log.ts";
-import { verifyKey, type VerifyPrimitives, defaultPrimitives } from "./verify-key.ts";
+import { defaultPrimitives, type Verification, verifyKey, type VerifyPrimitives } from "./verify-key.ts";
 
 /** The address failures are counted against; a request without one shares a bucket. */
 function clientAddress(headers: Headers): string {
@@ -22,13 +22,8 @@ export type Authentication =
   | { principal: null; outcome: string; response: Response };
 
 /**
- * What the access log calls a request whose key check threw: the store is the only thing
- * that throws there (503), so the caller sets this before awaiting `authenticate`.
- */
-export const STORE_FAILED_OUTCOME = "key_store_unavailable";
-
-/**
- * Authenticates `request`. Throws only `service_unavailable` (the key store). On success
+ * Authenticates `request`. Every expected outcome is a value, a key store that cannot
+ * answer included (503, `key_store_unavailable`); anything thrown is a bug. On success
  * schedules the `last_used_at` write with `ctx.waitUntil`.
  */
 export async function authenticate(
@@ -48,9 +43,16 @@ export async function authenticate(
   }
 
   const parsed = parseAuthorization(headers.get("authorization"));
-  const verification = parsed.ok
-    ? await verifyKey(store, parsed.credentials, primitives, (promise) => ctx.waitUntil(promise))
-    : ({ ok: false, reason: parsed.problem } as const);
+  let verification: Verification | { ok: false; reason: CredentialsProblem };
+  try {
+    verification = parsed.ok
+      ? await verifyKey(store, parsed.credentials, primitives, (promise) => ctx.waitUntil(promise))
+      : { ok: false, reason: parsed.problem };
+  } catch (error) {
+    // Fail closed (SPEC §4): the store could not answer, so nothing is forwarded.
+    if (!(error instanceof GatewayError) || error.code !== "service_unavailable") throw error;
+    return { principal: null, outcome: "key_store_unavailable", response: respondToError(error, requestId) };
+  }
 
   if (!verification.ok) {
     const limited = await limiter.fail(client);
@@ -74,9 +76,14 @@ const rateLimited = (requestId: string, retryAfterS: number) =>
 /** The Hono form: sets `principal` and `authOutcome`, or answers the failure. */
 export function apiKeyAuth(primitives: VerifyPrimitives = defaultPrimitives): MiddlewareHandler<AppEnv> {
   return async function apiKeyAuth(c, next) {
-    // Set before the store is consulted, so a KV failure (503) is logged as such.
-    c.set("authOutcome", STORE_FAILED_OUTCOME);
-    const auth = await authenticate(c.req.raw, c.get("services"), c.get("requestId"), c.executionCtx, primitives);
+    let auth: Authentication;
+    try {
+      auth = await authenticate(c.req.raw, c.get("services"), c.get("requestId"), c.executionCtx, primitives);
+    } catch (error) {
+      // A bug, not a verdict on the key: logged as such, answered by onError with a 500.
+      c.set("authOutcome", "internal_error");
+      throw error;
+    }
     c.set("authOutcome", auth.outcome);
     if (auth.principal === null) return auth.response;
     c.set("principal", auth.principal);

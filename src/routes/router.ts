@@ -1,9 +1,7 @@
 /**
- * The Hono app: the public paths (SPEC §6), the key routes (SPEC §5) and the one error
- * handler. Requests for any other path take the forwarding path of src/app.ts without
- * coming here. The catch-all below forwards what reaches it anyway: nothing in production
- * (every path `ownedByRouter` has a route), every forwarded request in a gateway built with
- * `forwardThroughRouter` (the dispatch test and the bench's ladder).
+ * The Hono app, the gateway's one request pipeline: request id → access log → services →
+ * the public paths (SPEC §6) → authentication → the key routes (SPEC §5) → the catch-all,
+ * which forwards every other path to the engine (SPEC §4); one error handler.
  */
 import type { Context, ErrorHandler } from "hono";
 import { Hono } from "hono/tiny";
@@ -37,18 +35,6 @@ const handleError: ErrorHandler<AppEnv> = (error, c) => {
 /** Answers 405 with the allowed methods. */
 function methodNotAllowed(allow: string) {
   return (c: Context<AppEnv>) => errorResponse("method_not_allowed", c.get("requestId"), { headers: { Allow: allow } });
-}
-
-/**
- * The paths this app owns, as Hono's router sees them (after its percent-decoding). The
- * router is Hono's tiny preset (PatternRouter: the smallest bundle, docs/BENCHMARKS.md), which
- * also matches a route with one trailing slash, so `/healthz/` is owned as well.
- */
-export function ownedByRouter(path: string): boolean {
-  const route = path.length > 1 && path.endsWith("/") ? path.slice(0, -1) : path;
-  return (
-    route === "/healthz" || route === "/.well-known/jwks.json" || route === "/v1/keys" || route.startsWith("/v1/keys/")
-  );
 }
 
 /** Builds the Hono app on the shared services. */

@@ -347,6 +347,11 @@ describe("unexpected exceptions (SPEC §7)", () => {
     expect(h.engine.calls).toHaveLength(0);
     const requestId = sent.res.headers.get("x-request-id")!;
     expect(lines().some((line) => line.includes('"internal_error"') && line.includes(requestId))).toBe(true);
+    // The access line says what happened: a bug in authentication, not an unreachable key store.
+    const access = lines()
+      .map((line) => JSON.parse(line.slice(line.indexOf("{"))))
+      .find((entry) => entry.event === "request" && entry.request_id === requestId);
+    expect(access).toMatchObject({ status: 500, outcome: "internal_error" });
   });
 
   it("answers 500 internal_error when the clock itself throws", async () => {
