@@ -5,6 +5,9 @@
  */
 import { createApp } from "../../../src/app.ts";
 
+// The gateway's other exports (a Durable Object class its bindings name) come along.
+export * from "../../../src/index.ts";
+
 const gateway = createApp({ forwardThroughRouter: true });
 
 export default { fetch: gateway.fetch };
