@@ -20,6 +20,7 @@ import { join } from "node:path";
 import { headVsBaseline } from "./compare.ts";
 import { f0, f1, f2, say } from "./format.ts";
 import { tallyLog } from "./gateway-log.ts";
+import { type IoCensus, ioCensus } from "./io-census.ts";
 import { type LadderStep, runLadder } from "./ladder.ts";
 import { choosePins, machine, versions } from "./machine.ts";
 import { Measurer, type Pins, type Row } from "./measure.ts";
@@ -44,6 +45,21 @@ function checkTools(): string | null {
     say(`MISSING: ${(error as Error).message}`);
   }
   return null;
+}
+
+/** Cold starts of the gateway and the passthrough (the KV reads they make are not counted). */
+async function startupOf(stack: Stack): Promise<Report["startup"]> {
+  say("Startup…");
+  const hotHeaders = { authorization: bearer(stack.keys.hot), "cf-connecting-ip": "203.0.113.7" };
+  const startup = await measureStartups(
+    { gateway: () => stack.start("gateway"), passthrough: () => stack.start("passthrough") },
+    hotHeaders,
+  );
+  say(
+    `  gateway: first 200 after ${f1(startup.gateway.firstOkMs)} ms, first forward ${f1(startup.gateway.firstRequestMs)} ms`,
+  );
+  stack.kv.namespace("api-keys").takeCounts();
+  return startup;
 }
 
 /** The chosen scenarios as empty rows, each with its wrk request file. */
@@ -125,6 +141,7 @@ function assemble(run: {
   measurer: Measurer;
   ladder: LadderStep[];
   micro: MicroResult[];
+  io: IoCensus[];
   profiles: Pick<Report, "profile" | "passthroughProfile">;
 }): Report {
   const { settings, pins, stack, rows } = run;
@@ -145,6 +162,7 @@ function assemble(run: {
     startup: run.startup,
     rows,
     micro: run.micro,
+    io: run.io,
     ladder: run.ladder,
     ...run.profiles,
     targets: evaluateTargets(rows, stack.bundle, stack.composition, settings, run.measurer.kvReadLog),
@@ -166,19 +184,10 @@ async function main(): Promise<number> {
     const stack = await buildStack(workDir, pins, settings.baseline);
     let report: Report;
     try {
-      say("Startup…");
-      const hotHeaders = { authorization: bearer(stack.keys.hot), "cf-connecting-ip": "203.0.113.7" };
-      const startup = await measureStartups(
-        { gateway: () => stack.start("gateway"), passthrough: () => stack.start("passthrough") },
-        hotHeaders,
-      );
-      say(
-        `  gateway: first 200 after ${f1(startup.gateway.firstOkMs)} ms, first forward ${f1(startup.gateway.firstRequestMs)} ms`,
-      );
-      stack.kv.namespace("api-keys").takeCounts();
-
+      const startup = await startupOf(stack);
       const { rows, specFiles } = prepareRows(stack, settings);
       const { measurer, ladder } = await measureRows(stack, rows, specFiles, settings, pins);
+      const io = specFiles.has("hot") ? await ioCensus(stack) : [];
       const profiles =
         settings.profile && specFiles.has("hot") && specFiles.has("passthrough")
           ? await profileHotKey(stack, { hot: specFiles.get("hot")!, passthrough: specFiles.get("passthrough")! }, pins)
@@ -196,6 +205,7 @@ async function main(): Promise<number> {
         measurer,
         ladder,
         micro,
+        io,
         profiles,
       });
     } finally {

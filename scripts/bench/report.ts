@@ -9,6 +9,7 @@ import type { Bundle, BundleComposition } from "./bundle.ts";
 import { type ComparedMetric, roundRatios } from "./compare.ts";
 import { f0, f1, f2, ms, say } from "./format.ts";
 import type { LogTally } from "./gateway-log.ts";
+import type { IoCensus } from "./io-census.ts";
 import type { LadderStep } from "./ladder.ts";
 import { type Row, rowFor } from "./measure.ts";
 import { MICRO_DESCRIPTIONS, type MicroResult } from "./microbench.ts";
@@ -31,6 +32,8 @@ export interface Report {
   startup: { gateway: Startup; passthrough: Startup };
   rows: Row[];
   micro: MicroResult[];
+  /** Blocking I/O per forwarded request, of each gateway build. */
+  io: IoCensus[];
   ladder: LadderStep[];
   profile?: ProfileSummary;
   passthroughProfile?: ProfileSummary;
@@ -43,6 +46,8 @@ type Push = (...lines: string[]) => void;
 
 /** `a / b`, or "–" where there is nothing to divide by (no I/O at all on one side). */
 const ratio = (a: number, b: number) => (b === 0 ? "–" : f2(a / b));
+/** Whole numbers for CPU and throughput, two decimals for the rest. */
+const metricValue = (m: ComparedMetric, n: number) => (m.metric === "CPU µs/req" || m.metric === "req/s" ? f0 : f2)(n);
 
 function scenarioTable(push: Push, report: Report): void {
   const { rows, settings } = report;
@@ -99,9 +104,33 @@ function baselineTable(push: Push, report: Report): void {
     "|---|---:|---:|---:|---:|---:|---:|---:|---|",
   );
   for (const m of report.comparison) {
-    const fmt = m.metric === "CPU µs/req" || m.metric === "req/s" ? f0 : f2;
     push(
-      `| ${m.metric} | ${m.c} | ${fmt(m.passthrough)} | ${fmt(m.head)} | ${fmt(m.baseline)} | ${ratio(m.head, m.passthrough)} | ${ratio(m.baseline, m.passthrough)} | ${ratio(m.head, m.baseline)} | ${m.perRound.map((r) => (Number.isFinite(r) ? f2(r) : "–")).join(", ")} |`,
+      `| ${m.metric} | ${m.c} | ${metricValue(m, m.passthrough)} | ${metricValue(m, m.head)} | ${metricValue(m, m.baseline)} | ${ratio(m.head, m.passthrough)} | ${ratio(m.baseline, m.passthrough)} | ${ratio(m.head, m.baseline)} | ${m.perRound.map((r) => (Number.isFinite(r) ? f2(r) : "–")).join(", ")} |`,
+    );
+  }
+  push("");
+}
+
+const perRequest = (n: number, io: IoCensus) => f2(n / io.requests);
+const otherFetches = (io: IoCensus) =>
+  Object.entries(io.otherFetches)
+    .map(([host, n]) => `${host} ${perRequest(n, io)}`)
+    .join(", ") || "0.00";
+
+function ioTable(push: Push, io: IoCensus[]): void {
+  if (io.length === 0) return;
+  push("### Blocking I/O per forwarded request (hot key)", "");
+  push(
+    `What a forwarded request waits on besides the engine, counted on a fresh instance of each build (not the measured ones) over ${f0(io[0]!.requests)} sequential hot-key requests after a warm-up: KV reads (the KV host), Cache API lookups (the cache host), Durable Object calls (counted on the stubs of every Durable Object binding) and outbound fetches (every one passes a counting proxy).`,
+    "",
+  );
+  push(
+    "| gateway | KV reads | cache lookups | Durable Object calls | engine requests | other outbound fetches |",
+    "|---|---:|---:|---:|---:|---|",
+  );
+  for (const c of io) {
+    push(
+      `| ${c.label} | ${perRequest(c.kvReads, c)} | ${perRequest(c.cacheLookups, c)} | ${perRequest(c.durableObjectCalls, c)} | ${perRequest(c.engineRequests, c)} | ${otherFetches(c)} |`,
     );
   }
   push("");
@@ -206,6 +235,7 @@ export function markdown(report: Report): string {
     push(`| ${t.target} | ${t.goal} | ${t.measured} | ${t.met === null ? "–" : t.met ? "met" : "**missed**"} |`);
   push("");
   baselineTable(push, report);
+  ioTable(push, report.io);
   scenarioTable(push, report);
   startupAndBundle(push, report);
   microTable(push, report.micro);
@@ -256,9 +286,14 @@ export function printSummary(report: Report): void {
     say(`Working tree / baseline ${report.baseline!.ref} (hot key):`);
     for (const m of report.comparison) {
       say(
-        `  ${m.metric.padEnd(19)} c=${String(m.c).padEnd(2)} tree ${f2(m.head)} (${ratio(m.head, m.passthrough)}× passthrough), baseline ${f2(m.baseline)} (${ratio(m.baseline, m.passthrough)}×), tree/baseline ${ratio(m.head, m.baseline)}`,
+        `  ${m.metric.padEnd(19)} c=${String(m.c).padEnd(2)} tree ${metricValue(m, m.head)} (${ratio(m.head, m.passthrough)}× passthrough), baseline ${metricValue(m, m.baseline)} (${ratio(m.baseline, m.passthrough)}×), tree/baseline ${ratio(m.head, m.baseline)}`,
       );
     }
+  }
+  for (const c of report.io) {
+    say(
+      `Blocking I/O per forwarded request, ${c.label}: KV ${perRequest(c.kvReads, c)}, cache ${perRequest(c.cacheLookups, c)}, Durable Object ${perRequest(c.durableObjectCalls, c)}, engine ${perRequest(c.engineRequests, c)}, other fetches ${otherFetches(c)}`,
+    );
   }
   say("Targets:");
   for (const t of report.targets) say(`  ${t.met ? "met   " : "MISSED"} ${t.target}: ${t.measured} (goal ${t.goal})`);

@@ -29,6 +29,7 @@ export interface Stack {
   /** The working tree's gateway bindings, from its wrangler.toml. */
   gateway: GatewayBindings;
   baseline?: BaselineBuild;
+  baselineBindings?: GatewayBindings;
   /** Starts a target; `log` names its log file under workDir. */
   start(target: Target, options?: { log?: string; inspectorPort?: number }): Promise<Workerd>;
   close(): Promise<void>;
@@ -90,6 +91,7 @@ export async function buildStack(workDir: string, pins: Pins, baselineRef?: stri
     composition,
     gateway,
     baseline,
+    baselineBindings,
     start,
     async close() {
       await origin.close();

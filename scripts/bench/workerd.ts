@@ -63,6 +63,11 @@ export interface StartWorkerdOptions {
   compatibilityFlags?: string[];
   /** CPU list for `taskset -c` (e.g. "0"); absent: no pinning. */
   cpus?: string;
+  /**
+   * Send the Worker's outbound fetches (not KV, cache or Durable Object calls) to this
+   * `host:port` instead of the network, e.g. a counting proxy; absent: straight out.
+   */
+  globalOutbound?: string;
   /** Open the V8 inspector on this port (for CPU profiles). */
   inspectorPort?: number;
   /**
@@ -194,6 +199,9 @@ function writeConfig(
     storage = `durableObjectStorage = (localDisk = "do-storage"),`;
   }
 
+  if (options.globalOutbound !== undefined)
+    services.push(`(name = "outbound", external = (address = ${capnpString(options.globalOutbound)}, http = ()))`);
+
   const config = `using Workerd = import "/workerd/workerd.capnp";
 
 const config :Workerd.Config = (
@@ -219,6 +227,7 @@ const worker :Workerd.Worker = (
   ],
   durableObjectNamespaces = [${namespaces.join(", ")}],
   cacheApiOutbound = "cache",
+  globalOutbound = ${capnpString(options.globalOutbound === undefined ? "internet" : "outbound")},
   ${storage}
 );
 `;
