@@ -28,25 +28,29 @@ export interface BenchSettings {
   command: string;
 }
 
+const text = (fallback: string) => ({ type: "string", default: fallback }) as const;
+const OPTIONAL = { type: "string" } as const;
+const FLAG = { type: "boolean", default: false } as const;
+
 export function readSettings(argv: string[] = process.argv.slice(2)): BenchSettings {
   const { values: a } = parseArgs({
     args: argv,
     options: {
-      duration: { type: "string", default: "2" },
-      warmup: { type: "string", default: "1" },
-      rounds: { type: "string", default: "3" },
-      "no-profile": { type: "boolean", default: false },
-      "no-micro": { type: "boolean", default: false },
-      "no-write": { type: "boolean", default: false },
-      "no-pin": { type: "boolean", default: false },
-      only: { type: "string" },
-      concurrency: { type: "string", default: "1,32" },
-      json: { type: "string" },
-      "keep-logs": { type: "boolean", default: false },
-      ladder: { type: "boolean", default: false },
-      "ladder-rounds": { type: "string", default: "10" },
-      out: { type: "string", default: DEFAULT_OUT },
-      baseline: { type: "string" },
+      duration: text("2"),
+      warmup: text("1"),
+      rounds: text("3"),
+      concurrency: text("1,32"),
+      "ladder-rounds": text("10"),
+      out: text(DEFAULT_OUT),
+      only: OPTIONAL,
+      json: OPTIONAL,
+      baseline: OPTIONAL,
+      ladder: FLAG,
+      "keep-logs": FLAG,
+      "no-profile": FLAG,
+      "no-micro": FLAG,
+      "no-write": FLAG,
+      "no-pin": FLAG,
     },
   });
   return {
