@@ -21,12 +21,15 @@ export interface Bundle {
   wranglerSummary: string;
 }
 
-/** `wrangler deploy --dry-run --outdir <dir>` with the repo's wrangler.toml. */
-export async function bundleGateway(dir: string, extraArgs: string[] = []): Promise<Bundle> {
+/**
+ * `wrangler deploy --dry-run --outdir <dir>` with the wrangler.toml of `tree` (the
+ * repository by default; a baseline's extracted tree for `--baseline`).
+ */
+export async function bundleGateway(dir: string, extraArgs: string[] = [], tree = REPO_ROOT): Promise<Bundle> {
   const { stdout, stderr } = await run(
     join(REPO_ROOT, "node_modules/.bin/wrangler"),
     ["deploy", "--dry-run", "--outdir", dir, ...extraArgs],
-    { cwd: REPO_ROOT, env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1" }, maxBuffer: 16 * 1024 * 1024 },
+    { cwd: tree, env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1" }, maxBuffer: 16 * 1024 * 1024 },
   );
   const file = join(dir, "index.js");
   const code = readFileSync(file);

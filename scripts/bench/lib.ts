@@ -18,9 +18,13 @@
  *   });
  *   const [key] = await seedKeys(gw.kv.namespace("api-keys"), 1);
  *   gw.cpuTimeUs(); gw.kv.namespace("api-keys").takeCounts();        // CPU and KV counters
+ *   gw.cache.takeCounts();                                           // Cache API lookups
  *   await gw.stop(); await origin.close();
  */
+export { type BaselineBuild, buildBaseline } from "./baseline.ts";
+export { bundleExports, type GatewayBindings, gatewayBindings, kvStoreName } from "./bindings.ts";
 export { type Bundle, bundleGateway, bundleWorker } from "./bundle.ts";
+export { type CacheCounts, type CacheServer, startCacheServer } from "./cache-server.ts";
 export { benchSigningKeys, garbageAuthorizations, kvAdapter, seedKeys, unknownKeys, type BenchKey } from "./keys.ts";
 export { type KvCounts, KvNamespaceStore, type KvServer, startKvServer } from "./kv-server.ts";
 export { type Origin, type OriginRequest, startOrigin } from "./origin.ts";

@@ -1,8 +1,9 @@
 /**
  * Runs a Worker in workerd directly — no `wrangler dev`, no Miniflare entry worker in
  * front — with a hand-written Cap'n Proto config: one socket straight to the Worker,
- * KV namespaces served by a counting local KV host (kv-server.ts), an in-isolate
- * rate-limit binding, and an outbound network that may reach loopback (the origin).
+ * KV namespaces served by a counting local KV host (kv-server.ts), the Cache API by a
+ * counting cache host (cache-server.ts), Durable Objects of classes the Worker exports,
+ * an in-isolate rate-limit binding, and an outbound network that may reach loopback (the origin).
  *
  * Reusable: the benchmark and the soak test both start their Workers through
  * `startWorkerd`, and read the process's CPU time through the handle it returns.
@@ -23,6 +24,7 @@ import { connect, createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { type CacheServer, startCacheServer } from "./cache-server.ts";
 import { startKvServer, type KvServer } from "./kv-server.ts";
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -36,7 +38,12 @@ export type WorkerdBinding =
   /** A KV namespace served by the KV host of this workerd (the name keys its store). */
   | { kvNamespace: string }
   /** A Workers Rate Limiting binding, counted in the isolate (fixed window per key). */
-  | { ratelimit: { limit: number; period: number } };
+  | { ratelimit: { limit: number; period: number } }
+  /**
+   * A Durable Object namespace of a class the Worker's main module exports, hosted by this
+   * workerd (SQLite-backed; each start begins empty).
+   */
+  | { durableObject: { className: string } };
 
 export interface StartWorkerdOptions {
   /** A bundle directory (`wrangler deploy --dry-run --outdir`): `index.js` is the main module. */
@@ -48,12 +55,19 @@ export interface StartWorkerdOptions {
   kvPersistDir?: string;
   /** Share an existing KV host instead of starting one (e.g. two Workers, one store). */
   kv?: KvServer;
+  /** Share an existing Cache API host instead of starting one. */
+  cache?: CacheServer;
   /** Port of the Worker's HTTP socket on 127.0.0.1; 0 or absent: a free port. */
   port?: number;
   compatibilityDate?: string;
   compatibilityFlags?: string[];
   /** CPU list for `taskset -c` (e.g. "0"); absent: no pinning. */
   cpus?: string;
+  /**
+   * Send the Worker's outbound fetches (not KV, cache or Durable Object calls) to this
+   * `host:port` instead of the network, e.g. a counting proxy; absent: straight out.
+   */
+  globalOutbound?: string;
   /** Open the V8 inspector on this port (for CPU profiles). */
   inspectorPort?: number;
   /**
@@ -69,6 +83,8 @@ export interface Workerd {
   port: number;
   pid: number;
   kv: KvServer;
+  /** Where `caches.default` and `caches.open` go; it counts every operation. */
+  cache: CacheServer;
   /** Milliseconds from spawn until the socket accepted a connection. */
   listeningMs: number;
   /** `performance.now()` at spawn, to time the first answer from. */
@@ -132,6 +148,7 @@ function writeConfig(
   options: StartWorkerdOptions,
   port: number,
   kvAddresses: Map<string, string>,
+  cacheAddress: string,
 ): string {
   const files = moduleFiles(options);
   const base = options.script !== undefined ? dirname(files[0]!) : resolve(options.bundleDir!);
@@ -142,6 +159,7 @@ function writeConfig(
 
   const bindings: string[] = [];
   const services: string[] = [];
+  const durableObjects = new Set<string>();
   for (const [name, binding] of Object.entries(options.bindings ?? {})) {
     if (typeof binding === "string") bindings.push(`(name = ${capnpString(name)}, text = ${capnpString(binding)})`);
     else if ("text" in binding) bindings.push(`(name = ${capnpString(name)}, text = ${capnpString(binding.text)})`);
@@ -161,8 +179,28 @@ function writeConfig(
           `(name = "limit", json = ${capnpString(String(binding.ratelimit.limit))}), ` +
           `(name = "period", json = ${capnpString(String(binding.ratelimit.period))})]))`,
       );
+    } else if ("durableObject" in binding) {
+      const { className } = binding.durableObject;
+      durableObjects.add(className);
+      bindings.push(`(name = ${capnpString(name)}, durableObjectNamespace = (className = ${capnpString(className)}))`);
     }
   }
+  const namespaces = [...durableObjects].map(
+    (c) => `(className = ${capnpString(c)}, uniqueKey = ${capnpString(`nixflex-bench-${c}`)}, enableSql = true)`,
+  );
+  // Only a Worker that hosts Durable Objects gets storage for them: SQLite files in this
+  // config's own directory (workerd's in-memory storage has no SQL), gone when it stops.
+  let storage = "";
+  if (namespaces.length > 0) {
+    mkdirSync(join(dir, "durable-objects"));
+    services.push(
+      `(name = "do-storage", disk = (path = ${capnpString(join(dir, "durable-objects"))}, writable = true))`,
+    );
+    storage = `durableObjectStorage = (localDisk = "do-storage"),`;
+  }
+
+  if (options.globalOutbound !== undefined)
+    services.push(`(name = "outbound", external = (address = ${capnpString(options.globalOutbound)}, http = ()))`);
 
   const config = `using Workerd = import "/workerd/workerd.capnp";
 
@@ -171,6 +209,7 @@ const config :Workerd.Config = (
     (name = "main", worker = .worker),
     # The default outbound may reach loopback: the origin is 127.0.0.1.
     (name = "internet", network = (allow = ["public", "private", "local"])),
+    (name = "cache", external = (address = ${capnpString(cacheAddress)}, http = ())),
     ${services.join(",\n    ")}
   ],
   sockets = [(name = "http", address = ${capnpString(`127.0.0.1:${port}`)}, http = (), service = "main")],
@@ -186,6 +225,10 @@ const worker :Workerd.Worker = (
   bindings = [
     ${bindings.join(",\n    ")}
   ],
+  durableObjectNamespaces = [${namespaces.join(", ")}],
+  cacheApiOutbound = "cache",
+  globalOutbound = ${capnpString(options.globalOutbound === undefined ? "internet" : "outbound")},
+  ${storage}
 );
 `;
   const path = join(dir, "config.capnp");
@@ -250,6 +293,12 @@ export async function startWorkerd(options: StartWorkerdOptions): Promise<Worker
   if (!existsSync(WORKERD_BIN)) throw new Error(`workerd is missing at ${WORKERD_BIN}: run npm install`);
   const ownKv = options.kv === undefined;
   const kv = options.kv ?? startKvServer({ persistDir: options.kvPersistDir });
+  const ownCache = options.cache === undefined;
+  const cache = options.cache ?? (await startCacheServer());
+  const closeOwn = async () => {
+    if (ownKv) await kv.close();
+    if (ownCache) await cache.close();
+  };
   const kvAddresses = new Map<string, string>();
   for (const binding of Object.values(options.bindings ?? {})) {
     if (typeof binding === "object" && "kvNamespace" in binding && !kvAddresses.has(binding.kvNamespace)) {
@@ -261,10 +310,10 @@ export async function startWorkerd(options: StartWorkerdOptions): Promise<Worker
   const dir = mkdtempSync(join(tmpdir(), "nixflex-workerd-"));
   let configPath: string;
   try {
-    configPath = writeConfig(dir, options, port, kvAddresses);
+    configPath = writeConfig(dir, options, port, kvAddresses, cache.address);
   } catch (error) {
     rmSync(dir, { recursive: true, force: true });
-    if (ownKv) await kv.close();
+    await closeOwn();
     throw error;
   }
 
@@ -301,7 +350,7 @@ export async function startWorkerd(options: StartWorkerdOptions): Promise<Worker
     await waitForPort(port, child, 15_000);
   } catch (error) {
     child.kill("SIGKILL");
-    if (ownKv) await kv.close();
+    await closeOwn();
     throw new Error(`${(error as Error).message}\n${lines.join("\n")}`);
   }
   const listeningMs = performance.now() - spawnedAt;
@@ -312,6 +361,7 @@ export async function startWorkerd(options: StartWorkerdOptions): Promise<Worker
     port,
     pid,
     kv,
+    cache,
     listeningMs,
     spawnedAt,
     cpuTimeUs: () => processCpuUs(pid),
@@ -324,7 +374,7 @@ export async function startWorkerd(options: StartWorkerdOptions): Promise<Worker
         await exited;
         clearTimeout(timer);
       }
-      if (ownKv) await kv.close();
+      await closeOwn();
       rmSync(dir, { recursive: true, force: true });
     },
   };
