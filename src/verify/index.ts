@@ -102,7 +102,7 @@ function mapJoseError(error: unknown): IdentityError {
   return new IdentityError("ERR_IDENTITY_INVALID", "identity token is not valid", { cause: error });
 }
 
-/** Builds a verifier with its own JWKS cache. Build it once per process, not per request. */
+/** Builds a verifier with its own JWKS cache and replay guard. Build it once per process, not per request. */
 export function createIdentityVerifier(options: VerifierOptions) {
   const issuer = options.issuer ?? "https://api.nixflex.com";
   const audience = options.audience ?? "nixflex-engine";
