@@ -5,16 +5,20 @@
  *
  *   node examples/identity-tokens.ts OUT_DIR
  *
- * Writes OUT_DIR/jwks.json, OUT_DIR/request.txt (`METHOD PATH` the tokens are checked against),
- * OUT_DIR/identity.json (what an accepted token must yield), OUT_DIR/cases.tsv
- * (`name<TAB>accept|reject<TAB>why`) and OUT_DIR/tokens/<name>.jwt. Issuer and audience are the
- * gateway's defaults, which every recipe also defaults to.
+ * Writes OUT_DIR/jwks.json, OUT_DIR/cases.tsv (`name<TAB>accept|reject<TAB>METHOD<TAB>TARGET<TAB>why`,
+ * in the order to send them: TARGET is the request target the engine receives, origin-form or
+ * absolute-form), OUT_DIR/tokens/<name>.jwt and, for each accepted case, OUT_DIR/identities/<name>.json
+ * (what the engine must answer), and the gateway's 401 body and challenge (unauthorized-body.txt,
+ * unauthorized-challenge.txt) that every refusal must carry. A case named `replayed` resends an earlier case's token, which the
+ * engine has just accepted: its jti is used. Issuer and audience are the gateway's defaults, which
+ * every recipe also defaults to.
  * The private keys live only in this process; nothing private is written.
  */
 import { generateKeyPairSync, randomUUID } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { base64url, importJWK, SignJWT } from "jose";
+import { AUTH_CHALLENGE, UNAUTHORIZED_BODY } from "../src/errors.ts";
 import { parseSigningKeys } from "../src/identity/keys.ts";
 import { IDENTITY_TTL_S, IDENTITY_TYP, signIdentity } from "../src/identity/sign.ts";
 
@@ -80,13 +84,75 @@ const good = await signIdentity(published, claims);
 const [goodHeader, goodPayload] = good.split(".") as [string, string, string];
 const encode = (value: unknown) => base64url.encode(JSON.stringify(value));
 
-const cases: Array<{ name: string; accept: boolean; why: string; token: string }> = [
+/** A token the gateway signs for another request: its own id, method and public request target. */
+async function forRequest(method: string, publicTarget: string, requestId: string): Promise<string> {
+  // The gateway signs the WHATWG pathname of the public URL (src/proxy/forward.ts).
+  const path = new URL(`https://api.nixflex.com${publicTarget}`).pathname;
+  return signIdentity(published, { ...claims, method, path, requestId });
+}
+
+const ids = { es256: randomUUID(), slash: randomUUID(), encoded: randomUUID(), absolute: randomUUID() };
+
+interface Case {
+  name: string;
+  accept: boolean;
+  why: string;
+  token: string;
+  method?: string;
+  /** The request target the engine receives. Default PATH (origin-form). */
+  target?: string;
+  /** For an accepted case, the request id it must yield. Default identity.request_id. */
+  requestId?: string;
+}
+
+const cases: Case[] = [
   { name: "good-eddsa", accept: true, why: "signed by the active Ed25519 key", token: good },
+  {
+    name: "replayed",
+    accept: false,
+    why: "good-eddsa's token a second time: its jti is already used",
+    token: good,
+  },
   {
     name: "good-es256",
     accept: true,
     why: "signed by the published P-256 key (ES256)",
-    token: await signIdentity(setOf(ec, ed), claims),
+    token: await signIdentity(setOf(ec, ed), { ...claims, requestId: ids.es256 }),
+    requestId: ids.es256,
+  },
+  {
+    name: "good-double-slash",
+    accept: true,
+    why: "path //v1/reports, which new URL(target, base) misreads as host v1",
+    token: await forRequest("GET", "//v1/reports?limit=1", ids.slash),
+    method: "GET",
+    target: "//v1/reports?limit=1",
+    requestId: ids.slash,
+  },
+  {
+    name: "good-encoded",
+    accept: true,
+    why: "percent-encoded path, compared as it arrived (not decoded)",
+    token: await forRequest("GET", "/v1/agents/caf%C3%A9%2Fx", ids.encoded),
+    method: "GET",
+    target: "/v1/agents/caf%C3%A9%2Fx",
+    requestId: ids.encoded,
+  },
+  {
+    name: "good-absolute-form",
+    accept: true,
+    why: "absolute-form request target (http://host/path), as a forward proxy sends",
+    token: await forRequest("POST", PATH, ids.absolute),
+    target: `http://engine.internal${PATH}?via=proxy`,
+    requestId: ids.absolute,
+  },
+  {
+    name: "slash-path-as-host",
+    accept: false,
+    why: "a token for /reports sent on //v1/reports",
+    token: await forRequest("GET", "/reports", randomUUID()),
+    method: "GET",
+    target: "//v1/reports",
   },
   {
     name: "wrong-path",
@@ -176,11 +242,22 @@ if (out === undefined) {
   process.exit(2);
 }
 mkdirSync(join(out, "tokens"), { recursive: true });
+mkdirSync(join(out, "identities"), { recursive: true });
 writeFileSync(join(out, "jwks.json"), `${published.jwksBody}\n`);
-writeFileSync(join(out, "identity.json"), JSON.stringify(identity));
-writeFileSync(join(out, "request.txt"), `${METHOD} ${PATH}\n`);
-for (const c of cases) writeFileSync(join(out, "tokens", `${c.name}.jwt`), c.token);
+// The gateway's own 401 (SPEC §3), which every recipe must answer byte for byte.
+writeFileSync(join(out, "unauthorized-body.txt"), UNAUTHORIZED_BODY);
+writeFileSync(join(out, "unauthorized-challenge.txt"), AUTH_CHALLENGE);
+for (const c of cases) {
+  writeFileSync(join(out, "tokens", `${c.name}.jwt`), c.token);
+  if (c.accept) {
+    const yields = { ...identity, request_id: c.requestId ?? identity.request_id };
+    writeFileSync(join(out, "identities", `${c.name}.json`), JSON.stringify(yields));
+  }
+}
 writeFileSync(
   join(out, "cases.tsv"),
-  cases.map((c) => `${c.name}\t${c.accept ? "accept" : "reject"}\t${c.why}\n`).join(""),
+  cases
+    .map((c) => [c.name, c.accept ? "accept" : "reject", c.method ?? METHOD, c.target ?? PATH, c.why].join("\t"))
+    .map((line) => `${line}\n`)
+    .join(""),
 );

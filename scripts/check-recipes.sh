@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # Holds the engine-side verification recipes (examples/verify-*, docs/engine-integration.md) to
-# the contract: identity tokens are made by the gateway's own signing code
-# (examples/identity-tokens.ts), and every recipe whose toolchain is present must accept the
-# good ones with the right identity and reject every bad one with a clean "rejected:" (a crash
-# is not a rejection). Missing toolchains are installed from Debian when running as root with
+# the contract: each recipe is a small HTTP engine; identity tokens are made by the gateway's own
+# signing code (examples/identity-tokens.ts), and every recipe whose toolchain is present must
+# answer the good ones with the right identity and every bad one — a replayed jti included — with
+# exactly the gateway's 401 of SPEC §3, its reason only in the engine's log (a crash is not a
+# rejection). Missing toolchains are installed from Debian when running as root with
 # CI=true, and skipped with the reason otherwise. Exit status 1 when any recipe misjudges a token.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+engines=()
+cleanup() {
+  for pid in "${engines[@]}"; do kill "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
 
 # Node 22 runs the .ts files directly; the `node` devDependency provides it outside npm scripts too.
 node=node
@@ -40,46 +46,90 @@ skip() {
   summary+=("$1: skipped ($2)")
 }
 
-# run_cases NAME COMMAND... — runs COMMAND --jwks … --method M --path P < token for every case,
-# with fresh tokens (they live 60 s, so they are made right before each recipe runs).
+# header_value FILE NAME — the value(s) of response header NAME in a curl -D dump (one per line).
+header_value() { tr -d '\r' <"$1" | grep -i "^$2:" | sed 's/^[^:]*:[[:space:]]*//' || true; }
+
+# run_cases NAME COMMAND... — starts the recipe's engine (COMMAND --jwks FILE, which prints
+# `listening http://127.0.0.1:PORT` on its first stdout line) and sends it every case as a real
+# HTTP request with exactly the case's request target, in order, with fresh tokens (they live
+# 60 s, so they are made right before each recipe runs). A good token must get 200 and its
+# identity; every bad one, a replay included, exactly the gateway's 401 (body, WWW-Authenticate,
+# Cache-Control, Content-Type) and one `rejected: <reason>` line on the engine's stderr.
 run_cases() {
   local name=$1
   shift
   local dir="$work/$name" started ok=0 bad=0
   started=$(now_ms)
   "$node" examples/identity-tokens.ts "$dir"
-  local expected method path
-  expected=$(cat "$dir/identity.json")
-  read -r method path <"$dir/request.txt"
-  while IFS=$'\t' read -r case expect why; do
-    local out rc
-    set +e
-    out=$("$@" --jwks "$dir/jwks.json" --method "$method" --path "$path" <"$dir/tokens/$case.jwt" 2>"$dir/stderr")
-    rc=$?
-    set -e
-    local reason
-    reason=$(grep -m1 '^rejected:' "$dir/stderr" || true)
+  local body challenge
+  body=$(cat "$dir/unauthorized-body.txt")
+  challenge=$(cat "$dir/unauthorized-challenge.txt")
+  "$@" --jwks "$dir/jwks.json" >"$dir/stdout" 2>"$dir/stderr" &
+  local pid=$! base="" waited=0
+  engines+=("$pid")
+  # A JVM on a busy machine can take several seconds to listen.
+  while [ -z "$base" ] && [ "$waited" -lt 600 ] && kill -0 "$pid" 2>/dev/null; do
+    base=$(sed -n 's|^listening \(http://127\.0\.0\.1:[0-9][0-9]*\)$|\1|p' "$dir/stdout" | head -n 1)
+    [ -n "$base" ] || sleep 0.1
+    waited=$((waited + 1))
+  done
+  if [ -z "$base" ]; then
+    echo "  FAIL $name never listened: $(tail -n 5 "$dir/stderr")"
+    kill "$pid" 2>/dev/null || true
+    summary+=("$name: did not start")
+    failures=$((failures + 1))
+    return
+  fi
+  while IFS=$'\t' read -r case expect method target why; do
+    local status reasons_before reasons_after problem=""
+    reasons_before=$(grep -c '^rejected:' "$dir/stderr" || true)
+    status=$(curl -sS --path-as-is --max-time 10 --request-target "$target" -X "$method" \
+      -H "X-Nixflex-Identity: $(cat "$dir/tokens/$case.jwt")" \
+      -o "$dir/body" -D "$dir/headers" -w '%{http_code}' "$base/" 2>"$dir/curl.err") ||
+      status="no answer ($(cat "$dir/curl.err"))"
+    reasons_after=$(grep -c '^rejected:' "$dir/stderr" || true)
     if [ "$expect" = accept ]; then
-      if [ "$rc" -eq 0 ] && [ "$out" = "$expected" ]; then
-        ok=$((ok + 1))
-      else
-        bad=$((bad + 1))
-        echo "  FAIL $name rejected a good token [$case: $why]: exit $rc ${reason:-$(tail -n 3 "$dir/stderr")} ${out:+stdout: $out}"
+      if [ "$status" != 200 ]; then
+        problem="status $status, $(grep '^rejected:' "$dir/stderr" | tail -n 1)"
+      elif [ "$(cat "$dir/body")" != "$(cat "$dir/identities/$case.json")" ]; then
+        problem="wrong identity: $(cat "$dir/body")"
       fi
     else
-      if [ "$rc" -eq 1 ] && [ -n "$reason" ] && [ -z "$out" ]; then
-        ok=$((ok + 1))
-      else
-        bad=$((bad + 1))
-        echo "  FAIL $name did not cleanly reject [$case: $why]: exit $rc, stdout '${out}', stderr: $(tail -n 3 "$dir/stderr")"
+      if [ "$status" != 401 ]; then
+        problem="status $status, body $(head -c 200 "$dir/body")"
+      elif [ "$(cat "$dir/body")" != "$body" ]; then
+        problem="not the gateway's 401 body: $(head -c 200 "$dir/body")"
+      elif [ "$(header_value "$dir/headers" www-authenticate)" != "$challenge" ] ||
+        [ "$(header_value "$dir/headers" cache-control)" != no-store ] ||
+        [ "$(header_value "$dir/headers" content-type)" != application/json ]; then
+        problem="not the gateway's 401 headers: $(tr -d '\r' <"$dir/headers" | tr '\n' '|')"
+      elif [ "$reasons_after" -ne $((reasons_before + 1)) ]; then
+        problem="no 'rejected: <reason>' line on stderr"
       fi
     fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      problem="the engine crashed: $(tail -n 3 "$dir/stderr")"
+    fi
+    if [ -z "$problem" ]; then
+      ok=$((ok + 1))
+    else
+      bad=$((bad + 1))
+      echo "  FAIL $name misjudged [$case, $expect: $why]: $problem"
+      kill -0 "$pid" 2>/dev/null || break
+    fi
   done <"$dir/cases.tsv"
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
   local took=$(($(now_ms) - started))
   echo "  $name: $ok/$((ok + bad)) cases right in ${took} ms"
   summary+=("$name: $ok/$((ok + bad)) cases right (${took} ms)")
   failures=$((failures + bad))
 }
+
+if ! command -v curl >/dev/null && ! apt_install curl; then
+  echo "check-recipes needs curl to send the recipes real HTTP requests (apt install curl)" >&2
+  exit 1
+fi
 
 echo "== typescript (the shipped verifier, reference for the cases)"
 run_cases typescript "$node" examples/verify-typescript/verify-identity.ts

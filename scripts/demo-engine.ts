@@ -8,11 +8,12 @@
  *
  * 200 {"verified":true,"account_id","key_id","request_id","method","path","query",
  *      "body_sha256","body_bytes","header_names":[…]}
- * 401 {"error":{"type":"authentication_error","code":"ERR_IDENTITY_…","message"}} when the
- *     identity header is missing or does not verify for this method and path (503 when the
- *     gateway's JWKS cannot be fetched).
+ * 401 the standard answer of SPEC §3 (the gateway's own bytes) when the identity header is
+ *     missing, does not verify for this method and path, or was already used (503 in the
+ *     standard envelope when the gateway's JWKS cannot be fetched).
  *
- * It logs one JSON line per request with identifiers only — never the identity token.
+ * It logs one JSON line per request with identifiers only — never the identity token; a
+ * refusal's line carries the verifier's reason (`code`), which the client never sees.
  * Once listening it prints {"event":"engine_listening","url":…} so a parent process can
  * learn the port it got (--port 0 picks a free one).
  */
@@ -20,7 +21,7 @@ import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { createIdentityVerifier, IDENTITY_HEADER, IdentityError } from "../src/verify/index.ts";
+import { createIdentityVerifier, IdentityError, identityFailure, nodeRequestFacts } from "../src/verify/index.ts";
 
 export interface DemoEngineOptions {
   jwksUrl: string;
@@ -52,12 +53,14 @@ export function createDemoEngineHandler(
   const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
 
   return function demoEngine(req, res) {
-    const url = new URL(req.url ?? "/", "http://engine.invalid");
-    const method = req.method ?? "GET";
-    const header = req.headers[IDENTITY_HEADER];
-    const token = header === undefined ? null : Array.isArray(header) ? header.join(",") : header;
+    // The raw request target, as the gateway signed it: `new URL(req.url, base)` would read
+    // `//v1/reports` as host `v1`, and decoding or normalising would change the path.
+    const facts = nodeRequestFacts(req);
+    const { method, path } = facts;
+    const target = req.url ?? "/";
+    const query = target.includes("?") ? target.slice(target.indexOf("?")) : "";
     // Verify while the body streams in: the hash never waits for the JWKS and vice versa.
-    const identity = verifier.verifyFacts({ method, path: url.pathname, token }).then(
+    const identity = verifier.verifyFacts(facts).then(
       (value) => ({ ok: true as const, value }),
       (error: unknown) => ({ ok: false as const, error }),
     );
@@ -70,15 +73,16 @@ export function createDemoEngineHandler(
     req.on("error", () => res.destroy());
     req.on("end", async () => {
       const result = await identity;
-      const base = { event: "engine_request", method, path: url.pathname, body_bytes: bytes };
+      const base = { event: "engine_request", method, path, body_bytes: bytes };
       if (!result.ok) {
         const error =
           result.error instanceof IdentityError
             ? result.error
             : new IdentityError("ERR_IDENTITY_INVALID", "identity token is not valid");
-        const status = error.code === "ERR_IDENTITY_KEYS_UNAVAILABLE" ? 503 : 401;
-        log(JSON.stringify({ ...base, status, code: error.code }));
-        send(res, status, { error: { type: "authentication_error", code: error.code, message: error.message } });
+        const answer = identityFailure(error);
+        log(JSON.stringify({ ...base, status: answer.status, code: error.code }));
+        res.writeHead(answer.status, { ...answer.headers, "content-length": Buffer.byteLength(answer.body) });
+        res.end(answer.body);
         return;
       }
       const { accountId, keyId, requestId } = result.value;
@@ -89,8 +93,8 @@ export function createDemoEngineHandler(
         key_id: keyId,
         request_id: requestId,
         method,
-        path: url.pathname,
-        query: url.search,
+        path,
+        query,
         body_sha256: hash.digest("hex"),
         body_bytes: bytes,
         // Names only: a value could be a credential.

@@ -9,13 +9,30 @@
  *
  * It fetches and caches the JWKS (refetching on an unknown `kid`, so signing-key
  * rotation needs no engine change), checks the signature, `typ`, `iss`, `aud`, `exp`,
- * and that `htm`/`htu` match the request the engine actually received.
+ * that `htm`/`htu` match the request the engine actually received and, by default, that
+ * the token's `jti` was not used before. `identityFailure`/`identityFailureResponse` give
+ * the standard answer to a failure; the Hono middleware is `nixflex-gateway/verify/hono`.
  */
 import { createRemoteJWKSet, customFetch, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from "jose";
 import { IdentityError } from "./errors.ts";
+import { createMemoryReplayStore, type ReplayStore } from "./replay.ts";
 
 export { IdentityError, type IdentityErrorCode } from "./errors.ts";
-export { identityMiddleware, type IdentityVariables } from "./middleware.ts";
+export { nodeRequestFacts, requestTargetPath, type NodeRequestLike } from "./node.ts";
+export {
+  createMemoryReplayStore,
+  type MemoryReplayStore,
+  type MemoryReplayStoreOptions,
+  type ReplayStore,
+} from "./replay.ts";
+export {
+  AUTH_CHALLENGE,
+  identityFailure,
+  identityFailureResponse,
+  type IdentityFailureAnswer,
+  UNAUTHORIZED_BODY,
+  UNAVAILABLE_BODY,
+} from "./response.ts";
 
 /** The header the gateway adds (SPEC §4). */
 export const IDENTITY_HEADER = "x-nixflex-identity";
@@ -44,6 +61,12 @@ export interface VerifierOptions {
   jwksCacheMaxAgeMs?: number;
   /** The fetch used for the JWKS (tests, custom transports). */
   fetch?: typeof fetch;
+  /**
+   * Where used `jti`s are remembered, so a token is good for one request. Default: a bounded
+   * in-memory store per verifier (`createMemoryReplayStore()`); pass a shared store when the
+   * engine runs several instances, or `false` to turn the check off.
+   */
+  replay?: ReplayStore | false;
 }
 
 /** The request facts the token is bound to. Derived from a `Request` by default. */
@@ -79,7 +102,7 @@ function mapJoseError(error: unknown): IdentityError {
   return new IdentityError("ERR_IDENTITY_INVALID", "identity token is not valid", { cause: error });
 }
 
-/** Builds a verifier with its own JWKS cache. Build it once per process, not per request. */
+/** Builds a verifier with its own JWKS cache and replay guard. Build it once per process, not per request. */
 export function createIdentityVerifier(options: VerifierOptions) {
   const issuer = options.issuer ?? "https://api.nixflex.com";
   const audience = options.audience ?? "nixflex-engine";
@@ -96,6 +119,20 @@ export function createIdentityVerifier(options: VerifierOptions) {
     });
   }
   const resolver = keys;
+  const replay = options.replay === undefined ? createMemoryReplayStore() : options.replay;
+
+  /** Records the first use of `jti`; a second use of the same token is a replay. */
+  async function claimOnce(jti: string, exp: number): Promise<void> {
+    if (replay === false) return;
+    let first: boolean;
+    try {
+      // Remembered for as long as the token could still verify: its expiry plus the skew allowed.
+      first = await replay.claim(jti, (exp + clockTolerance) * 1000);
+    } catch (error) {
+      throw new IdentityError("ERR_IDENTITY_REPLAY_STORE_UNAVAILABLE", "replay store unavailable", { cause: error });
+    }
+    if (!first) throw new IdentityError("ERR_IDENTITY_REPLAYED", "identity token was already used");
+  }
 
   /** Verifies explicit request facts. */
   async function verifyFacts(facts: RequestFacts): Promise<Identity> {
@@ -126,6 +163,8 @@ export function createIdentityVerifier(options: VerifierOptions) {
     if (htm !== facts.method.toUpperCase() || htu !== facts.path) {
       throw new IdentityError("ERR_IDENTITY_MISMATCH", "identity token was issued for another method or path");
     }
+    // Last, so only a token that is valid for this very request uses up its jti.
+    await claimOnce(jti, exp);
     return { accountId: sub, keyId, requestId: jti };
   }
 

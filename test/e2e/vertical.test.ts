@@ -5,6 +5,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateSigningJwk, serializeSet } from "../../scripts/lib/signing.ts";
+import { UNAUTHORIZED_BODY } from "../../src/errors.ts";
 import { parseSigningKeys } from "../../src/identity/keys.ts";
 import { signIdentity } from "../../src/identity/sign.ts";
 import { generateSecret } from "../../src/keys/format.ts";
@@ -123,7 +124,9 @@ describe("vertical: CLI → KV → gateway → engine", () => {
   it("has an engine that refuses requests that did not come through the gateway", async () => {
     const direct = await fetch(`${stack.engineUrl}/v1/agents`);
     expect(direct.status).toBe(401);
-    expect((await direct.json()).error.code).toBe("ERR_IDENTITY_MISSING");
+    // The gateway's own 401 (SPEC §9): the engine does not say which check failed.
+    expect(await direct.text()).toBe(UNAUTHORIZED_BODY);
+    expect(direct.headers.get("www-authenticate")).toBe('Bearer realm="api.nixflex.com"');
 
     // A well-formed token from a key the gateway does not publish.
     const forger = parseSigningKeys(serializeSet({ keys: [await generateSigningJwk("EdDSA")] }));
@@ -139,7 +142,7 @@ describe("vertical: CLI → KV → gateway → engine", () => {
     });
     const forged = await fetch(`${stack.engineUrl}/v1/agents`, { headers: { "x-nixflex-identity": token } });
     expect(forged.status).toBe(401);
-    expect((await forged.json()).error.code).toBe("ERR_IDENTITY_INVALID");
+    expect(await forged.text()).toBe(UNAUTHORIZED_BODY);
   });
 
   it("rejects a key revoked with the CLI on its very first request", async () => {

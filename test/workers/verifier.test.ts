@@ -10,11 +10,24 @@ import { beforeAll, describe, expect, it } from "vitest";
 import {
   createIdentityVerifier,
   IdentityError,
-  identityMiddleware,
   verifyIdentity,
   type IdentityErrorCode,
-  type IdentityVariables,
 } from "../../src/verify/index.ts";
+import {
+  identityMiddleware,
+  type IdentityMiddlewareOptions,
+  type IdentityVariables,
+} from "../../src/verify/middleware.ts";
+import {
+  AUTH_CHALLENGE,
+  identityFailureResponse,
+  UNAUTHORIZED_BODY,
+  UNAVAILABLE_BODY,
+} from "../../src/verify/response.ts";
+import {
+  AUTH_CHALLENGE as GATEWAY_AUTH_CHALLENGE,
+  UNAUTHORIZED_BODY as GATEWAY_UNAUTHORIZED_BODY,
+} from "../../src/errors.ts";
 import { createKey, gateway, JWKS_URL, jwtParts, type Gateway, type TestKey } from "./harness.ts";
 
 const ENGINE_ORIGIN = "http://127.0.0.1:8788";
@@ -76,6 +89,11 @@ async function sign(
   return new SignJWT(claims)
     .setProtectedHeader({ alg: "EdDSA", kid: jwk.kid, typ: TYP, ...options.header })
     .sign(cryptoKey);
+}
+
+/** The gateway's published keys as a local key set (no JWKS fetch). */
+async function localKeys() {
+  return createLocalJWKSet(JSON.parse((await h.send(h.request("/.well-known/jwks.json"))).body));
 }
 
 async function rejection(promise: Promise<unknown>): Promise<IdentityErrorCode> {
@@ -217,6 +235,63 @@ describe("the plain Request form", () => {
     });
   });
 
+  it("refuses a second use of one token as ERR_IDENTITY_REPLAYED (on by default)", async () => {
+    const verify = h.verifier();
+    const seen = await captured();
+    await expect(verify(seen.clone())).resolves.toMatchObject({ keyId: key.keyId });
+    expect(await rejection(verify(seen))).toBe("ERR_IDENTITY_REPLAYED");
+  });
+
+  it("does not use up a jti on a failed check: the legitimate request still gets through", async () => {
+    const verify = h.verifier();
+    const seen = await captured("POST", "/v1/calls");
+    const token = seen.headers.get("x-nixflex-identity")!;
+    expect(await rejection(verify(engineRequest(token, "POST", "/v1/other")))).toBe("ERR_IDENTITY_MISMATCH");
+    await expect(verify(seen)).resolves.toMatchObject({ keyId: key.keyId });
+  });
+
+  it("asks a shared replay store, remembering the jti until the token's expiry plus the clock skew", async () => {
+    const claims: Array<[string, number]> = [];
+    const verify = createIdentityVerifier({
+      keys: await localKeys(),
+      replay: {
+        async claim(jti, expiresAtMs) {
+          claims.push([jti, expiresAtMs]);
+          return claims.length === 1;
+        },
+      },
+    });
+    const seen = await captured();
+    const { jti, exp } = jwtParts(seen.headers.get("x-nixflex-identity")!).payload as { jti: string; exp: number };
+    await verify(seen.clone());
+    expect(await rejection(verify(seen))).toBe("ERR_IDENTITY_REPLAYED");
+    expect(claims).toEqual([
+      [jti, (exp + 5) * 1000],
+      [jti, (exp + 5) * 1000],
+    ]);
+  });
+
+  it("fails closed (ERR_IDENTITY_REPLAY_STORE_UNAVAILABLE, a 503) when the shared store is down", async () => {
+    const verify = createIdentityVerifier({
+      keys: await localKeys(),
+      replay: { claim: () => Promise.reject(new Error("ECONNREFUSED")) },
+    });
+    const error = await verify(await captured()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(IdentityError);
+    expect((error as IdentityError).code).toBe("ERR_IDENTITY_REPLAY_STORE_UNAVAILABLE");
+    expect((error as IdentityError).status).toBe(503);
+  });
+
+  it("accepts a replay only when the guard is turned off (replay: false)", async () => {
+    const verify = createIdentityVerifier({
+      keys: await localKeys(),
+      replay: false,
+    });
+    const seen = await captured();
+    await verify(seen.clone());
+    await expect(verify(seen)).resolves.toMatchObject({ keyId: key.keyId });
+  });
+
   it("accepts a token signed by the second published key (signing-key rotation)", async () => {
     const token = await sign(validClaims(), {
       keyIndex: 1,
@@ -255,10 +330,11 @@ describe("the plain Request form", () => {
 });
 
 describe("the Hono middleware form", () => {
-  function engineApp() {
+  function engineApp(options: Pick<IdentityMiddlewareOptions, "onFailure"> = {}) {
     const app = new Hono<{ Variables: IdentityVariables }>();
     app.use(
       identityMiddleware({
+        ...options,
         jwksUrl: JWKS_URL,
         fetch: (url, init) =>
           h.app.fetch(new Request(url as string, init), env, {
@@ -283,27 +359,94 @@ describe("the Hono middleware form", () => {
     });
   });
 
-  it("answers 401 with the error code when the header is missing", async () => {
-    const res = await engineApp().fetch(engineRequest(null));
+  /** Asserts the byte-exact 401 of SPEC §3: the gateway's own body and headers. */
+  async function expectStandard401(res: Response): Promise<void> {
     expect(res.status).toBe(401);
-    expect(await res.json()).toMatchObject({ error: { type: "authentication_error", code: "ERR_IDENTITY_MISSING" } });
+    expect(await res.text()).toBe(UNAUTHORIZED_BODY);
+    expect(res.headers.get("www-authenticate")).toBe(AUTH_CHALLENGE);
+    expect(res.headers.get("cache-control")).toBe("no-store");
+    expect(res.headers.get("content-type")).toBe("application/json");
+  }
+
+  it("answers the gateway's own 401 when the header is missing, and tells the hook why", async () => {
+    const reasons: string[] = [];
+    const res = await engineApp({ onFailure: (error) => reasons.push(error.code) }).fetch(engineRequest(null));
+    await expectStandard401(res);
+    expect(reasons).toEqual(["ERR_IDENTITY_MISSING"]);
   });
 
-  it("answers 401 ERR_IDENTITY_MISMATCH to a captured token replayed on another path", async () => {
+  it("answers the same 401 to a captured token replayed on another path (the reason only in the hook)", async () => {
     const token = (await captured()).headers.get("x-nixflex-identity")!;
-    const res = await engineApp().fetch(engineRequest(token, "POST", "/v1/admin"));
-    expect(res.status).toBe(401);
-    expect(await res.json()).toMatchObject({ error: { code: "ERR_IDENTITY_MISMATCH" } });
+    const reasons: string[] = [];
+    const res = await engineApp({ onFailure: (error) => reasons.push(error.code) }).fetch(
+      engineRequest(token, "POST", "/v1/admin"),
+    );
+    await expectStandard401(res);
+    expect(reasons).toEqual(["ERR_IDENTITY_MISMATCH"]);
   });
 
-  it("answers 503 when the JWKS cannot be fetched", async () => {
+  it("answers the same 401 to a forged token as to a missing one: nothing says which check failed", async () => {
+    const { privateKey } = await generateKeyPair("EdDSA", { crv: "Ed25519" });
+    const forged = await sign(validClaims(), { key: privateKey });
+    const app = engineApp({ onFailure() {} });
+    const [a, b] = await Promise.all([app.fetch(engineRequest(forged)), app.fetch(engineRequest(null))]);
+    expect([...a.headers]).toEqual([...b.headers]);
+    expect(await a.text()).toBe(await b.text());
+  });
+
+  it("refuses the second use of one token on the same method and path (jti replay guard, on by default)", async () => {
+    const seen = await captured();
+    const reasons: string[] = [];
+    const app = engineApp({ onFailure: (error) => reasons.push(error.code) });
+    expect((await app.fetch(seen.clone())).status).toBe(200);
+    await expectStandard401(await app.fetch(seen));
+    expect(reasons).toEqual(["ERR_IDENTITY_REPLAYED"]);
+  });
+
+  it("answers 503 in the standard envelope when the JWKS cannot be fetched", async () => {
     const app = new Hono<{ Variables: IdentityVariables }>();
+    const reasons: string[] = [];
     app.use(
-      identityMiddleware({ jwksUrl: JWKS_URL, fetch: () => Promise.resolve(new Response("down", { status: 503 })) }),
+      identityMiddleware({
+        jwksUrl: JWKS_URL,
+        fetch: () => Promise.resolve(new Response("down", { status: 503 })),
+        onFailure: (error) => reasons.push(error.code),
+      }),
     );
     app.all("*", (c) => c.json(c.var.identity));
     const res = await app.fetch(await captured());
     expect(res.status).toBe(503);
-    expect(await res.json()).toMatchObject({ error: { code: "ERR_IDENTITY_KEYS_UNAVAILABLE" } });
+    expect(res.headers.get("cache-control")).toBe("no-store");
+    expect(res.headers.get("content-type")).toBe("application/json");
+    expect(await res.json()).toEqual({
+      error: { type: "api_error", code: "service_unavailable", message: expect.any(String) },
+    });
+    expect(reasons).toEqual(["ERR_IDENTITY_KEYS_UNAVAILABLE"]);
+  });
+});
+
+describe("the standard answer", () => {
+  it("is byte for byte the gateway's own 401 (src/errors.ts), so the two can never drift", () => {
+    expect(UNAUTHORIZED_BODY).toBe(GATEWAY_UNAUTHORIZED_BODY);
+    expect(AUTH_CHALLENGE).toBe(GATEWAY_AUTH_CHALLENGE);
+    expect(JSON.parse(UNAVAILABLE_BODY).error).toMatchObject({ type: "api_error", code: "service_unavailable" });
+  });
+
+  it.each<[IdentityErrorCode, number]>([
+    ["ERR_IDENTITY_MISSING", 401],
+    ["ERR_IDENTITY_INVALID", 401],
+    ["ERR_IDENTITY_EXPIRED", 401],
+    ["ERR_IDENTITY_CLAIM", 401],
+    ["ERR_IDENTITY_MISMATCH", 401],
+    ["ERR_IDENTITY_REPLAYED", 401],
+    ["ERR_IDENTITY_KEYS_UNAVAILABLE", 503],
+    ["ERR_IDENTITY_REPLAY_STORE_UNAVAILABLE", 503],
+  ])("answers %s with %i and a body that does not name the code", async (code, status) => {
+    const res = identityFailureResponse(new IdentityError(code, "reason"));
+    expect(res.status).toBe(status);
+    const body = await res.text();
+    expect(body).not.toContain("ERR_");
+    expect(body).not.toContain("reason");
+    expect(body).toBe(status === 401 ? UNAUTHORIZED_BODY : UNAVAILABLE_BODY);
   });
 });
