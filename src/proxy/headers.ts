@@ -16,23 +16,33 @@ export const HOP_BY_HOP = new Set([
   "upgrade",
 ]);
 
-/** Request headers the gateway owns: anything the client sends under these names is dropped. */
+/**
+ * Request headers the gateway owns: anything the client sends under these names is dropped.
+ * (Every client `x-forwarded-*` is dropped by prefix below: they describe the public request,
+ * and only the gateway can.)
+ */
 const GATEWAY_OWNED = new Set([
   "authorization",
   "host",
   "x-request-id",
-  "x-forwarded-for",
-  "x-forwarded-host",
-  "x-forwarded-proto",
-  "x-forwarded-port",
   "x-real-ip",
   "forwarded",
+  // Method and URL overrides (SPEC §4): an engine framework that honours one would act on
+  // another method or path than the identity token's `htm`/`htu` name.
+  "x-http-method-override",
+  "x-method-override",
+  "x-http-method",
+  "x-original-method",
+  "x-original-url",
+  "x-original-uri",
+  "x-rewrite-url",
   // The runtime decodes a coded engine body itself (see fitResponseHeaders), so the
   // client's preference is not passed on.
   "accept-encoding",
 ]);
 
 const RESERVED_PREFIX = "x-nixflex-";
+const FORWARDED_PREFIX = "x-forwarded-";
 const ABSOLUTE_URL = /^(?:[a-z][a-z0-9+.-]*:|\/\/)/i;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
@@ -73,6 +83,7 @@ export function engineRequestHeaders(incoming: Headers, context: ForwardedContex
       GATEWAY_OWNED.has(folded) ||
       HOP_BY_HOP.has(folded) ||
       folded.startsWith(RESERVED_PREFIX) ||
+      folded.startsWith(FORWARDED_PREFIX) ||
       listed?.has(name) === true
     ) {
       out.delete(name);
