@@ -21,7 +21,7 @@ export const listKeys = keyRoute({
     },
   },
   success: { status: 200, description: "One page of keys.", schema: ref("ApiKeyList") },
-  errors: ["invalid_parameters"],
+  errors: ["invalid_parameters", "invalid_cursor"],
   async handle(c, { limit, cursor }) {
     const page = await c.var.services.store.list(c.var.principal.accountId, { limit, cursor: cursor ?? null });
     return c.json(page, 200, NO_STORE);
