@@ -3,7 +3,11 @@
  * isolate; filtering is a single pass over the incoming headers.
  */
 
-/** RFC 9110 §7.6.1 connection-specific fields, plus legacy ones that must not be forwarded. */
+/**
+ * RFC 9110 §7.6.1 connection-specific fields, plus legacy ones that must not be forwarded.
+ * Dropped here whatever the runtime already removed: over HTTP it consumes Connection,
+ * Keep-Alive, TE, Trailer and Transfer-Encoding itself, but passes Proxy-* on.
+ */
 export const HOP_BY_HOP = new Set([
   "connection",
   "keep-alive",
@@ -46,7 +50,12 @@ const FORWARDED_PREFIX = "x-forwarded-";
 const ABSOLUTE_URL = /^(?:[a-z][a-z0-9+.-]*:|\/\/)/i;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
-/** Names listed in a Connection header (RFC 9110 §7.6.1), lowercased; invalid tokens ignored. */
+/**
+ * Names listed in a Connection header (RFC 9110 §7.6.1), lowercased; invalid tokens ignored.
+ * Over HTTP the runtime consumes a client's Connection before the Worker runs, so on requests
+ * this only sees what arrives otherwise (a service binding); the engine's Connection does
+ * reach the gateway (test/e2e/hardening.test.ts).
+ */
 function connectionListed(headers: Headers): Set<string> | null {
   const value = headers.get("connection");
   if (value === null) return null;
