@@ -19,6 +19,22 @@ export const ERRORS = {
     type: "invalid_request_error",
     message: "Send the request body as JSON with Content-Type: application/json",
   },
+  invalid_cursor: {
+    status: 400,
+    type: "invalid_request_error",
+    message:
+      "The cursor is not a next_cursor this API returned; pass next_cursor unchanged, or omit cursor for the first page",
+  },
+  body_not_allowed: {
+    status: 400,
+    type: "invalid_request_error",
+    message: "A GET or HEAD request cannot carry a body; send the body with POST, PUT or PATCH",
+  },
+  upgrade_not_supported: {
+    status: 400,
+    type: "invalid_request_error",
+    message: "This API does not accept WebSocket upgrades; send plain HTTP requests",
+  },
   key_revoked: {
     status: 400,
     type: "invalid_request_error",
@@ -37,6 +53,11 @@ export const ERRORS = {
     message: "This method is not allowed on this path",
   },
   payload_too_large: { status: 413, type: "invalid_request_error", message: "The request body is too large" },
+  uri_too_long: {
+    status: 414,
+    type: "invalid_request_error",
+    message: "The request path is too long for the API",
+  },
   internal_error: {
     status: 500,
     type: "api_error",

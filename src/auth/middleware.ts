@@ -1,6 +1,8 @@
 /**
- * Authentication of one request (SPEC §3): rate-limit check → parse → verify. Every
- * failure is the same byte-exact 401; the reason goes to the access log only.
+ * Authentication of one request (SPEC §3): parse → verify → on failure, count it against
+ * the client's address. Every failure is the same byte-exact 401 (a 429 past the failure
+ * limit); the reason goes to the access log only. A valid key is checked and served first,
+ * whatever its address's failures: the limit costs the one who fails, not its neighbours.
  * `authenticate` decides; `apiKeyAuth` is its Hono middleware, in front of the key routes
  * and the forward to the engine.
  */
@@ -35,13 +37,6 @@ export async function authenticate(
 ): Promise<Authentication> {
   const { store, limiter } = services;
   const headers = request.headers;
-  const client = clientAddress(headers);
-
-  const blocked = limiter.check(client);
-  if (blocked.limited) {
-    return { principal: null, outcome: "rate_limited", response: rateLimited(requestId, blocked.retryAfterS) };
-  }
-
   const parsed = parseAuthorization(headers.get("authorization"));
   let verification: Verification | { ok: false; reason: CredentialsProblem };
   try {
@@ -55,7 +50,7 @@ export async function authenticate(
   }
 
   if (!verification.ok) {
-    const limited = await limiter.fail(client);
+    const limited = await limiter.fail(clientAddress(headers));
     const response = limited.limited
       ? rateLimited(requestId, limited.retryAfterS)
       : errorResponse("invalid_api_key", requestId);

@@ -1,8 +1,12 @@
 /**
  * Limits failed authentications per client address (SPEC §3) with the Workers Rate
- * Limiting binding. The binding counts failures per location; once it says no, this
- * isolate also refuses that address outright for the rest of the window, before any
- * key work, so a blocked client costs neither a KV read nor a hash.
+ * Limiting binding. Only failures count and only failures are refused: every request is
+ * checked, a valid key is served whatever else its address sent, and a failure past the
+ * limit gets 429 instead of 401. The limit protects capacity, not secrets (none can be
+ * guessed), and the capacity a failure costs is bounded without refusing anyone's valid key
+ * (docs/SECURITY.md, "Rate limiting of failed authentication"). Once the binding says an
+ * address is over, this isolate remembers it for the rest of the window and answers that
+ * address's further failures without asking the binding again.
  */
 import { LruCache } from "../keys/cache.ts";
 
@@ -22,16 +26,14 @@ export class FailureLimiter {
     this.#blocked = options.blocked ?? isolateBlocked;
   }
 
-  /** Whether `client` is blocked in this isolate right now. */
-  check(client: string): LimitDecision {
+  /**
+   * Counts one failure for `client` and says whether it is past the limit. Called only
+   * after a request failed authentication: a success is never counted nor refused.
+   */
+  async fail(client: string): Promise<LimitDecision> {
     const now = this.#now();
     const until = this.#blocked.get(client, now);
-    if (until === undefined) return { limited: false };
-    return { limited: true, retryAfterS: Math.max(1, Math.ceil((until - now) / 1000)) };
-  }
-
-  /** Counts one failure for `client`; says whether it pushed the client past the limit. */
-  async fail(client: string): Promise<LimitDecision> {
+    if (until !== undefined) return { limited: true, retryAfterS: Math.max(1, Math.ceil((until - now) / 1000)) };
     if (this.#binding === undefined) return { limited: false };
     let success: boolean;
     try {
@@ -41,8 +43,8 @@ export class FailureLimiter {
       return { limited: false };
     }
     if (success) return { limited: false };
-    const until = this.#now() + FAILURE_WINDOW_S * 1000;
-    this.#blocked.set(client, until, until);
+    const blockedUntil = this.#now() + FAILURE_WINDOW_S * 1000;
+    this.#blocked.set(client, blockedUntil, blockedUntil);
     return { limited: true, retryAfterS: FAILURE_WINDOW_S };
   }
 }

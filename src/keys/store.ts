@@ -43,6 +43,9 @@ export const LAST_USED_PRECISION_MS = 60_000;
  */
 export const REVOCATION_BOUND_S = 60 + KV_CACHE_TTL_S + RECORD_TTL_MS / 1000;
 
+/** How the Workers runtime words a KV operation the KV service refused as a bad request. */
+const KV_BAD_REQUEST = /\bKV \w+ failed: 400\b/i;
+
 /** A record prepared for verification: stored hashes decoded once, times parsed once. */
 export interface KeyLookup {
   record: KeyRecord;
@@ -236,11 +239,14 @@ export class KeyStore {
 
   /** One page of the account's keys, newest first, from the per-account index. */
   async list(accountId: string, options: { limit: number; cursor?: string | null }): Promise<KeyPage> {
+    const cursor = options.cursor ?? undefined;
     const page = await this.#guard(
-      this.#kv.list({
-        prefix: kvKeys.accountPrefix(accountId),
-        limit: options.limit,
-        cursor: options.cursor ?? undefined,
+      this.#kv.list({ prefix: kvKeys.accountPrefix(accountId), limit: options.limit, cursor }).catch((error) => {
+        // KV answers a cursor it did not issue with a 400 (workerd: "KV GET failed: 400 …"): the caller's mistake, not an outage.
+        if (cursor !== undefined && error instanceof Error && KV_BAD_REQUEST.test(error.message)) {
+          throw new GatewayError("invalid_cursor", { detail: "KV refused the list cursor" });
+        }
+        throw error;
       }),
     );
     const ids = page.keys.map((entry) => entry.name.slice(entry.name.lastIndexOf(":") + 1));

@@ -25,6 +25,7 @@ export async function forwardToEngine(
   const { config, engineFetch, store } = services;
   const { accountId, keyId } = principal;
   const url = new URL(raw.url);
+  refuseUnforwardable(raw, url.pathname);
 
   const identity = await signIdentity(config.signing, {
     issuer: config.issuer,
@@ -50,6 +51,9 @@ export async function forwardToEngine(
     // The engine's redirects go to the client (Location rewritten, SPEC §4); following them here
     // would re-request another path with a token bound to this one.
     redirect: "manual",
+    // Never from or into Cloudflare's cache (SPEC §4): it keys by URL, and the identity header
+    // that tells accounts apart is not part of the key (docs/SECURITY.md, "No shared cache").
+    cache: "no-store",
   };
   if (raw.body !== null) init.duplex = "half";
 
@@ -89,6 +93,36 @@ export async function forwardToEngine(
   const answer = new Response(observeBody(response, requestId, ctx), response);
   fitResponseHeaders(answer.headers, context);
   return answer;
+}
+
+/**
+ * Longest request path (as sent, percent-encoded) that is forwarded. The identity token
+ * repeats the path as `htu`, base64url-encoded, so the path counts about 2.3 times against
+ * the engine's header limit; at this length the gateway's share of the header section stays
+ * far inside the 16 KiB a Node engine accepts by default (docs/engine-integration.md,
+ * "Header size").
+ */
+export const PATH_MAX_BYTES = 4096;
+
+/**
+ * Requests the gateway answers itself rather than forward (SPEC §6, "odd requests get clear
+ * answers"): a path too long for the engine's header limits, a GET or HEAD with a body (the
+ * subrequest cannot carry it, and dropping it would lose what the client sent), and a
+ * WebSocket upgrade (the `Upgrade` header is hop-by-hop, so the engine would see a plain GET).
+ */
+function refuseUnforwardable(raw: Request, path: string): void {
+  if (path.length > PATH_MAX_BYTES) {
+    throw new GatewayError("uri_too_long", {
+      message: `The request path is ${path.length} bytes long; at most ${PATH_MAX_BYTES} are accepted`,
+    });
+  }
+  if (raw.body !== null && (raw.method === "GET" || raw.method === "HEAD")) {
+    throw new GatewayError("body_not_allowed");
+  }
+  const upgrade = raw.headers.get("upgrade");
+  if (upgrade !== null && /(?:^|,)\s*websocket\s*(?:$|[,/])/i.test(upgrade)) {
+    throw new GatewayError("upgrade_not_supported");
+  }
 }
 
 /**

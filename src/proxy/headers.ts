@@ -3,7 +3,11 @@
  * isolate; filtering is a single pass over the incoming headers.
  */
 
-/** RFC 9110 §7.6.1 connection-specific fields, plus legacy ones that must not be forwarded. */
+/**
+ * RFC 9110 §7.6.1 connection-specific fields, plus legacy ones that must not be forwarded.
+ * Dropped here whatever the runtime already removed: over HTTP it consumes Connection,
+ * Keep-Alive, TE, Trailer and Transfer-Encoding itself, but passes Proxy-* on.
+ */
 export const HOP_BY_HOP = new Set([
   "connection",
   "keep-alive",
@@ -16,27 +20,42 @@ export const HOP_BY_HOP = new Set([
   "upgrade",
 ]);
 
-/** Request headers the gateway owns: anything the client sends under these names is dropped. */
+/**
+ * Request headers the gateway owns: anything the client sends under these names is dropped.
+ * (Every client `x-forwarded-*` is dropped by prefix below: they describe the public request,
+ * and only the gateway can.)
+ */
 const GATEWAY_OWNED = new Set([
   "authorization",
   "host",
   "x-request-id",
-  "x-forwarded-for",
-  "x-forwarded-host",
-  "x-forwarded-proto",
-  "x-forwarded-port",
   "x-real-ip",
   "forwarded",
+  // Method and URL overrides (SPEC §4): an engine framework that honours one would act on
+  // another method or path than the identity token's `htm`/`htu` name.
+  "x-http-method-override",
+  "x-method-override",
+  "x-http-method",
+  "x-original-method",
+  "x-original-url",
+  "x-original-uri",
+  "x-rewrite-url",
   // The runtime decodes a coded engine body itself (see fitResponseHeaders), so the
   // client's preference is not passed on.
   "accept-encoding",
 ]);
 
 const RESERVED_PREFIX = "x-nixflex-";
+const FORWARDED_PREFIX = "x-forwarded-";
 const ABSOLUTE_URL = /^(?:[a-z][a-z0-9+.-]*:|\/\/)/i;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
-/** Names listed in a Connection header (RFC 9110 §7.6.1), lowercased; invalid tokens ignored. */
+/**
+ * Names listed in a Connection header (RFC 9110 §7.6.1), lowercased; invalid tokens ignored.
+ * Over HTTP the runtime consumes a client's Connection before the Worker runs, so on requests
+ * this only sees what arrives otherwise (a service binding); the engine's Connection does
+ * reach the gateway (test/e2e/hardening.test.ts).
+ */
 function connectionListed(headers: Headers): Set<string> | null {
   const value = headers.get("connection");
   if (value === null) return null;
@@ -73,6 +92,7 @@ export function engineRequestHeaders(incoming: Headers, context: ForwardedContex
       GATEWAY_OWNED.has(folded) ||
       HOP_BY_HOP.has(folded) ||
       folded.startsWith(RESERVED_PREFIX) ||
+      folded.startsWith(FORWARDED_PREFIX) ||
       listed?.has(name) === true
     ) {
       out.delete(name);

@@ -193,8 +193,11 @@ export const ListKeysQuery = {
     cursor: {
       type: "string",
       maxLength: CURSOR_MAX_CHARS,
-      pattern: "^[\\x21-\\x7e]+$",
-      description: "The `next_cursor` of the previous page, unchanged. Omit it for the first page.",
+      // Workers KV's list cursors are base64 or base64url (local KV pads with `=`); anything
+      // else is refused here, so KV never sees it.
+      pattern: "^[A-Za-z0-9+/_-]+={0,2}$",
+      description:
+        "The `next_cursor` of the previous page, unchanged (URL-encoded: it may contain `+`, `/` and `=`). Omit it for the first page. A cursor of another shape is `400 invalid_parameters`; one of the right shape that the key store does not recognise is `400 invalid_cursor`.",
     },
   },
   additionalProperties: false,

@@ -21,7 +21,7 @@ export const listKeys = keyRoute({
     },
   },
   success: { status: 200, description: "One page of keys.", schema: ref("ApiKeyList") },
-  errors: ["invalid_parameters"],
+  errors: ["invalid_parameters", "invalid_cursor"],
   async handle({ store, accountId }, { limit, cursor }) {
     return { status: 200, body: await store.list(accountId, { limit, cursor: cursor ?? null }) };
   },

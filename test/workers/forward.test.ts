@@ -112,7 +112,7 @@ describe("request headers the engine receives", () => {
       "keep-alive": "timeout=5",
       te: "trailers",
       trailer: "x-checksum",
-      upgrade: "websocket",
+      upgrade: "h2c", // a WebSocket upgrade is refused instead (hardening.test.ts)
       "proxy-authorization": "Basic dXNlcjpwYXNz",
       "proxy-connection": "keep-alive",
       "x-kept": "yes",
