@@ -27,6 +27,10 @@ for (const stream of [process.stdout, process.stderr]) {
 
 export default defineConfig({
   test: {
+    // Console lines of passing tests are not printed, so a failure (with its own lines) stands
+    // out. The log-hygiene capture (test/support/workers-log-capture.ts) wraps the console
+    // inside each isolate and still sees every line, whatever the reporter shows.
+    silent: "passed-only",
     projects: [
       {
         plugins: [
