@@ -5,11 +5,10 @@
  *   app of src/routes/router.ts.
  * - Every other path is forwarded to the engine by `forwardRequest` below, the same steps
  *   in the same order as the Hono chain (request id → services → authentication → forward
- *   → access log), written as plain calls. Hono's middleware chain, context and router cost
- *   a forwarded request ~40 µs of CPU (359 vs 319 µs in an interleaved A/B; the whole budget
- *   over a bare passthrough is ~25 µs; docs/BENCHMARKS.md, "What changed on the forwarding
- *   path"). The dispatch uses Hono's own `getPath`, and a test runs every kind of path
- *   through both (`dispatch.test.ts`).
+ *   → access log), written as plain calls, because Hono's middleware chain, context and
+ *   router were a measurable share of a forwarded request's CPU (docs/BENCHMARKS.md, "What
+ *   changed on the forwarding path this round", item 1). The dispatch uses Hono's own
+ *   `getPath`, and a test runs every kind of path through both (`dispatch.test.ts`).
  *
  * Dependencies (the engine's fetch, the clock, caches) are passed in so tests inject, not patch.
  */

@@ -41,7 +41,8 @@ function methodNotAllowed(allow: string) {
 
 /**
  * The paths this app owns, as Hono's router sees them (after its percent-decoding). The
- * router is Hono's tiny preset (PatternRouter: the smallest bundle, docs/BENCHMARKS.md), which
+ * router is Hono's tiny preset (PatternRouter: the smallest bundle, docs/BENCHMARKS.md,
+ * "The targets, and why four of them are missed", Bundle), which
  * also matches a route with one trailing slash, so `/healthz/` is owned as well.
  */
 export function ownedByRouter(path: string): boolean {
