@@ -27,6 +27,10 @@ for (const stream of [process.stdout, process.stderr]) {
 
 export default defineConfig({
   test: {
+    // Console lines of passing tests are not printed, so a failure (with its own lines) stands
+    // out. The log-hygiene capture (test/support/workers-log-capture.ts) wraps the console
+    // inside each isolate and still sees every line, whatever the reporter shows.
+    silent: "passed-only",
     projects: [
       {
         plugins: [
@@ -45,6 +49,10 @@ export default defineConfig({
           name: "workers",
           include: ["test/workers/**/*.test.ts"],
           setupFiles: ["./test/support/workers-log-capture.ts"],
+          // One workerd per worker, reused from file to file, instead of a fresh one per file:
+          // starting workerd and the environment was most of a short file's time. Each test
+          // builds its gateway with fresh caches and its own keys and accounts (harness.ts).
+          isolate: false,
         },
       },
       {

@@ -7,7 +7,8 @@
 export type LogFields = Record<string, string | number | boolean | null | undefined>;
 
 // A JWT is matched only where a base64url run starts: restarting at every "eyJ" inside a
-// long run made redaction quadratic (128 KB of "eyJ" in a logged path took ~7 s of CPU).
+// long run made redaction quadratic in the line's length (docs/BENCHMARKS.md, "Linear-time
+// text handling").
 const SECRET_SHAPES = /nxfs_[0-9A-Za-z]{10,}|bearer\s+\S+|(?<![\w-])eyJ[\w-]*\.[\w-]*\.[\w-]*/gi;
 
 /** Replaces secret-shaped substrings with `[redacted]`. */

@@ -40,7 +40,8 @@ const WEBCRYPTO = { EdDSA: { name: "Ed25519" }, ES256: { name: "ECDSA", namedCur
 
 /**
  * Imports a key with the runtime's WebCrypto — the call jose's `importJWK` makes, without
- * the JWE tables that importing it brought into the bundle (0.75 KiB gzip, docs/BENCHMARKS.md).
+ * the JWE tables that importing it brought into the bundle (docs/BENCHMARKS.md,
+ * "The targets, and why four of them are missed", Bundle).
  * jose signs with the result (src/identity/sign.ts).
  */
 function importKey(jwk: object, alg: IdentityAlg, usage: "sign" | "verify"): Promise<CryptoKey> {

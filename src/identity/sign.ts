@@ -28,9 +28,9 @@ const encoder = new TextEncoder();
  * Signs a fresh identity token with the active key: jose's compact JWS signer over a
  * claims set serialized here, with the key imported once per isolate. jose's `SignJWT`
  * builds the same token (same claims, same order) but copies and re-validates the claims
- * on every call; in workerd that cost 28.0 µs per token against 24.6 µs for this, of which
- * 18.9 µs is the Ed25519 signature itself (docs/BENCHMARKS.md). Every request still gets
- * its own `jti`, `iat`, `htm` and `htu`: a token is never reused (SPEC §4).
+ * on every call, which costs more per token (docs/BENCHMARKS.md, "Signing: jose's SignJWT
+ * against jose's compact signer"). Every request still gets its own `jti`, `iat`, `htm`
+ * and `htu`: a token is never reused (SPEC §4).
  */
 export async function signIdentity(keys: SigningKeySet, claims: IdentityClaims): Promise<string> {
   const key = await keys.signingKey();

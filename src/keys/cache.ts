@@ -4,8 +4,8 @@
  * Recency is a doubly linked list beside the Map, so a hit moves pointers and never
  * changes the Map. The obvious LRU on a JavaScript Map (delete the key and set it again to
  * move it to the end of the insertion order) costs time proportional to the Map's size in
- * V8: ~14 µs per hit on a 10,000-entry map, against ~20 ns for a plain `get`. A full cache
- * made every request of a long-running gateway ~60 µs slower (docs/BENCHMARKS.md).
+ * V8, so a full cache made every request of a long-running gateway slower (docs/BENCHMARKS.md,
+ * "The targets, and why four of them are missed", a long-running instance).
  */
 interface Node<V> {
   key: string;

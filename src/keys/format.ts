@@ -121,7 +121,7 @@ const TOKEN_PATTERN = /^(nxf_[0-9a-f]{32}):(nxfs_[0-9A-Za-z]{64})$/;
 /**
  * Strips surrounding spaces and tabs in linear time. A regex like `/[ \t]+$/` restarts
  * at every position of a long inner run of spaces, which is quadratic in the header's
- * length (a 30 KB header cost ~0.6 s of CPU).
+ * length (docs/BENCHMARKS.md, "Linear-time text handling").
  */
 function trimOws(text: string): string {
   let start = 0;

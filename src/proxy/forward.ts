@@ -58,9 +58,10 @@ export async function forwardToEngine(
   if (raw.body !== null) init.duplex = "half";
 
   // The deadline is a native timer raced against the engine (not setTimeout/clearTimeout,
-  // whose Node-compatible wrappers cost ~20 µs per request here; docs/BENCHMARKS.md). An
-  // engine that answers in time leaves it pending; it ends with the request. The engine
-  // request is not given an AbortSignal: passing one cost ~10 µs per request, and the
+  // whose Node-compatible wrappers cost more per request; docs/BENCHMARKS.md, "What changed
+  // on the hot path in the first round", item 3). An engine that answers in time leaves it
+  // pending; it ends with the request. The engine request is not given an AbortSignal, which
+  // costs CPU per request too ("What changed on the forwarding path this round", item 3): the
   // runtime cancels a subrequest still pending when the request it belongs to ends — the
   // engine's connection closes as the 504 goes out (test/e2e/faults.test.ts pins it).
   const deadline = scheduler.wait(config.engineTimeoutMs).then(() => null);
@@ -89,7 +90,8 @@ export async function forwardToEngine(
   };
   // `fetch` hands back immutable headers: the runtime copies them with the response
   // (`new Response(body, response)`), and only what must change is changed in the copy —
-  // building the set header by header in JavaScript cost ~15–20 µs more per request.
+  // building the set header by header in JavaScript cost more per request (docs/BENCHMARKS.md,
+  // "What changed on the forwarding path this round", item 2).
   const answer = new Response(observeBody(response, requestId, ctx), response);
   fitResponseHeaders(answer.headers, context);
   return answer;
@@ -128,7 +130,8 @@ function refuseUnforwardable(raw: Request, path: string): void {
 /**
  * Bodies with a declared length up to this size go to the client unobserved. Watching a
  * body means a JavaScript pipe between the engine and the client, and that pipe cost more
- * CPU per request than signing the identity token (docs/BENCHMARKS.md); a short body is
+ * CPU per request than signing the identity token (docs/BENCHMARKS.md, "What changed on the
+ * hot path in the first round", item 2); a short body is
  * where an engine breaking off is least likely, and the runtime still enforces the
  * declared length, so the client never takes a truncated body for a whole one.
  */

@@ -78,8 +78,8 @@ export interface ForwardedContext {
 /**
  * The headers the engine receives: the client's, filtered, plus the gateway's own. The
  * copy is the runtime's (`new Headers(incoming)`) and only the names to drop are deleted
- * from it: rebuilding the set in JavaScript, one `append` per header, cost this path
- * ~25 µs more per request (docs/BENCHMARKS.md, "The forwarding path").
+ * from it: rebuilding the set in JavaScript, one `append` per header, cost this path more
+ * CPU per request (docs/BENCHMARKS.md, "What changed on the forwarding path this round", item 2).
  */
 export function engineRequestHeaders(incoming: Headers, context: ForwardedContext): Headers {
   const listed = connectionListed(incoming);

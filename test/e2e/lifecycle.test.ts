@@ -7,10 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REVOCATION_BOUND_S } from "../../src/keys/store.ts";
+import { expectStandard401 } from "../support/standard-401.ts";
 import { startStack, type Stack } from "../support/stack.ts";
-
-const UNAUTHORIZED =
-  '{"error":{"type":"authentication_error","code":"invalid_api_key","message":"Invalid or missing API key"}}';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -93,8 +91,7 @@ describe("key lifecycle over real HTTP", () => {
     expect(rolledAgain.res.status).toBe(200);
     const latest: string = rolledAgain.json.key_secret;
     const stale = await api("/v1/agents", bearer(keyId, newSecret));
-    expect(stale.res.status).toBe(401);
-    expect(stale.text).toBe(UNAUTHORIZED);
+    expectStandard401(stale.res, stale.text);
     expect((await api("/v1/agents", bearer(keyId, latest))).res.status).toBe(200);
 
     // Revoke: the answer carries the global bound; the very next request is refused.
@@ -103,9 +100,7 @@ describe("key lifecycle over real HTTP", () => {
     expect(revoked.json.revoked_at).toEqual(expect.any(String));
     expect(revoked.json.revocation_propagation_seconds).toBe(REVOCATION_BOUND_S);
     const refused = await api("/v1/agents", bearer(keyId, latest));
-    expect(refused.res.status).toBe(401);
-    expect(refused.text).toBe(UNAUTHORIZED);
-    expect(refused.res.headers.get("www-authenticate")).toBe('Bearer realm="api.nixflex.com"');
+    expectStandard401(refused.res, refused.text);
 
     // Revoking again is idempotent: same revoked_at.
     const again = await api(`/v1/keys/${keyId}`, root.authorization, { method: "DELETE" });

@@ -10,11 +10,9 @@ import { parseSigningKeys } from "../../src/identity/keys.ts";
 import { signIdentity } from "../../src/identity/sign.ts";
 import { generateSecret } from "../../src/keys/format.ts";
 import { RECORD_TTL_MS, REVOCATION_BOUND_S } from "../../src/keys/store.ts";
+import { expectStandard401 } from "../support/standard-401.ts";
 import { startStack, type CreatedKey, type KeysResult, type Stack } from "../support/stack.ts";
 
-// SPEC §3, byte for byte.
-const UNAUTHORIZED =
-  '{"error":{"type":"authentication_error","code":"invalid_api_key","message":"Invalid or missing API key"}}';
 const JWT_SHAPE = /eyJ[\w-]+\.[\w-]+\.[\w-]*/;
 
 const sha256 = (bytes: Uint8Array | string) => createHash("sha256").update(bytes).digest("hex");
@@ -53,18 +51,10 @@ async function call(path: string, init: RequestInit & { authorization?: string }
   return { res, text: await res.text() };
 }
 
-function expectUnauthorized(res: Response, text: string) {
-  expect(res.status).toBe(401);
-  expect(text).toBe(UNAUTHORIZED);
-  expect(res.headers.get("content-type")).toBe("application/json");
-  expect(res.headers.get("www-authenticate")).toBe('Bearer realm="api.nixflex.com"');
-  expect(res.headers.get("cache-control")).toBe("no-store");
-}
-
 describe("vertical: CLI → KV → gateway → engine", () => {
   it("answers a request without a key with the byte-exact 401", async () => {
     const { res, text } = await call("/v1/agents");
-    expectUnauthorized(res, text);
+    expectStandard401(res, text);
   });
 
   it("answers a wrong secret, a bad checksum and an unknown key with the same bytes", async () => {
@@ -76,7 +66,7 @@ describe("vertical: CLI → KV → gateway → engine", () => {
     ];
     for (const authorization of cases) {
       const { res, text } = await call("/v1/agents", { authorization });
-      expectUnauthorized(res, text);
+      expectStandard401(res, text);
     }
   });
 
@@ -151,7 +141,7 @@ describe("vertical: CLI → KV → gateway → engine", () => {
     const revoked = await stack.keys(["revoke", fresh.keyId]);
     expect(revoked.code).toBe(0);
     const { res, text } = await call("/v1/agents", { authorization: fresh.authorization });
-    expectUnauthorized(res, text);
+    expectStandard401(res, text);
   });
 
   it(
@@ -181,7 +171,7 @@ describe("vertical: CLI → KV → gateway → engine", () => {
       expect(refusedAfterMs!).toBeLessThanOrEqual(RECORD_TTL_MS + 2_000);
       for (let i = 0; i < 3; i++) {
         const { res, text } = await call("/v1/agents", { authorization: inUse.authorization });
-        expectUnauthorized(res, text);
+        expectStandard401(res, text);
       }
     },
     RECORD_TTL_MS + 60_000,

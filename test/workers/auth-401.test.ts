@@ -9,13 +9,11 @@ import { describe, expect, it } from "vitest";
 import { generateKeyId, generateSecret } from "../../src/keys/format.ts";
 import {
   adminStore,
-  AUTH_CHALLENGE,
   countingKv,
   createKey,
   gateway,
+  expectStandard401,
   headerNames,
-  STANDARD_401_BODY,
-  UUID,
   uniqueAddress,
   type Sent,
 } from "./harness.ts";
@@ -114,19 +112,10 @@ async function sendFailure(
   return { ...sent, engineCalls: h.engine.calls.length };
 }
 
-function expectStandard401({ res, body }: Sent): void {
-  expect(res.status).toBe(401);
-  expect(body).toBe(STANDARD_401_BODY);
-  expect(res.headers.get("content-type")).toBe("application/json");
-  expect(res.headers.get("www-authenticate")).toBe(AUTH_CHALLENGE);
-  expect(res.headers.get("cache-control")).toBe("no-store");
-  expect(res.headers.get("x-request-id")).toMatch(UUID);
-}
-
 describe("401 matrix (SPEC §3)", () => {
   it.each(FAILURES)("answers the standard 401 to %s without calling the engine", async (_name, prepare) => {
     const sent = await sendFailure(prepare);
-    expectStandard401(sent);
+    expectStandard401(sent.res, sent.body);
     expect(sent.engineCalls).toBe(0);
   });
 
@@ -166,7 +155,7 @@ describe("401 matrix (SPEC §3)", () => {
     const h = gateway();
     const body = method === "GET" || method === "OPTIONS" ? undefined : "{}";
     const sent = await h.send(h.request(path, { method, body }));
-    expectStandard401(sent);
+    expectStandard401(sent.res, sent.body);
     expect(h.engine.calls).toHaveLength(0);
   });
 
@@ -174,7 +163,7 @@ describe("401 matrix (SPEC §3)", () => {
     const res = await exports.default.fetch("https://api.nixflex.com/v1/agents", {
       headers: { "cf-connecting-ip": uniqueAddress() },
     });
-    expectStandard401({ res, body: await res.text() });
+    expectStandard401(res, await res.text());
   });
 
   it("rejects a bad checksum without reading KV", async () => {
@@ -184,7 +173,7 @@ describe("401 matrix (SPEC §3)", () => {
     const sent = await h.send(
       h.request("/v1/agents", { authorization: `Bearer ${key.keyId}:${flip(key.secret, 66)}` }),
     );
-    expectStandard401(sent);
+    expectStandard401(sent.res, sent.body);
     expect(counting.reads()).toBe(0);
     expect(counting.writes()).toBe(0);
   });
@@ -194,7 +183,7 @@ describe("401 matrix (SPEC §3)", () => {
     const counting = countingKv();
     const h = gateway({ env: { ...env, API_KEYS: counting.kv } });
     const sent = await h.send(h.request("/v1/agents", { authorization: `Bearer ${key.keyId}:${generateSecret()}` }));
-    expectStandard401(sent);
+    expectStandard401(sent.res, sent.body);
     expect(counting.reads()).toBe(1);
   });
 });
@@ -232,7 +221,8 @@ describe("the same keys succeed when they should (controls for the matrix)", () 
     clock.ms += 59_999;
     expect((await h.send(h.request("/v1/agents", { authorization: key.authorization }))).res.status).toBe(200);
     clock.ms += 1;
-    expectStandard401(await h.send(h.request("/v1/agents", { authorization: key.authorization })));
+    const expired = await h.send(h.request("/v1/agents", { authorization: key.authorization }));
+    expectStandard401(expired.res, expired.body);
     expect(h.engine.calls).toHaveLength(1);
   });
 });

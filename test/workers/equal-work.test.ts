@@ -9,7 +9,7 @@ import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { defaultPrimitives, type VerifyPrimitives } from "../../src/auth/verify-key.ts";
 import { generateKeyId, generateSecret } from "../../src/keys/format.ts";
-import { adminStore, createKey, gateway, STANDARD_401_BODY, type TestEnv } from "./harness.ts";
+import { adminStore, createKey, expectStandard401, gateway, type TestEnv } from "./harness.ts";
 
 /** Records every unit of verification work, in order. */
 function workLog() {
@@ -91,16 +91,15 @@ async function measure(prepare: Case[1]) {
   const work = workLog();
   const h = gateway({ env: work.env, primitives: work.primitives, now: () => clock.ms });
   const { res, body } = await h.send(h.request("/v1/agents", { authorization }));
-  return { status: res.status, body, ops: work.ops, engineCalls: h.engine.calls.length };
+  return { res, status: res.status, body, ops: work.ops, engineCalls: h.engine.calls.length };
 }
 
 describe("verification work per failure class", () => {
   it.each(CASES)(
     "%s costs one KV read, one digest and two 32-byte comparisons before the 401",
     async (_name, prepare) => {
-      const { status, body, ops, engineCalls } = await measure(prepare);
-      expect(status).toBe(401);
-      expect(body).toBe(STANDARD_401_BODY);
+      const { res, body, ops, engineCalls } = await measure(prepare);
+      expectStandard401(res, body);
       expect(engineCalls).toBe(0);
       expect(ops).toEqual(["kv.get", "digest", "equal(32,32)", "equal(32,32)"]);
     },

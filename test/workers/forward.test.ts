@@ -2,7 +2,8 @@
  * Forwarding to the engine (SPEC §4) with the engine at the outbound boundary: the
  * injected engineFetch sees exactly the Request the runtime would send. Identity tokens
  * are checked claim by claim and verified with the shipped verifier (src/verify)
- * against the gateway's own /.well-known/jwks.json.
+ * against the gateway's own /.well-known/jwks.json. Client headers that imitate the
+ * gateway's own (x-nixflex-*, X-Request-Id, X-Forwarded-*) are pinned in spoofing.test.ts.
  */
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
@@ -43,52 +44,6 @@ describe("request headers the engine receives", () => {
     const { seen } = await forwardOnce();
     expect(seen.headers.has("authorization")).toBe(false);
     for (const [, value] of seen.headers) expect(value).not.toMatch(/nxfs_/);
-  });
-
-  it("drops every client x-nixflex-* header, whatever its case and however often it is sent", async () => {
-    const headers = new Headers();
-    headers.append("X-Nixflex-Identity", "spoofed.identity.token");
-    headers.append("x-nixflex-identity", "second");
-    headers.append("X-NIXFLEX-ACCOUNT", "acct_victim");
-    headers.append("x-NixFlex-Key-Id", "nxf_00000000000000000000000000000000");
-    headers.append("x-nixflex-", "empty-suffix");
-    const { seen, token } = await forwardOnce({ headers });
-    const reserved = [...seen.headers.keys()].filter((name) => name.startsWith("x-nixflex-"));
-    expect(reserved).toEqual(["x-nixflex-identity"]);
-    expect(token.split(".")).toHaveLength(3);
-    expect(token).not.toContain("spoofed");
-  });
-
-  it("replaces client X-Request-Id, X-Forwarded-*, X-Real-IP and Forwarded with its own", async () => {
-    const headers = new Headers({
-      "x-request-id": "client-chosen-id",
-      "x-forwarded-for": "203.0.113.66",
-      "x-forwarded-host": "evil.example",
-      "x-forwarded-proto": "http",
-      "x-forwarded-port": "1",
-      "x-real-ip": "203.0.113.67",
-      forwarded: "for=203.0.113.68;host=evil.example;proto=http",
-      "cf-connecting-ip": "198.51.100.7",
-    });
-    const { seen, res } = await forwardOnce({ headers });
-    expect(seen.headers.get("x-request-id")).toBe(res.headers.get("x-request-id"));
-    expect(seen.headers.get("x-request-id")).toMatch(UUID);
-    expect(seen.headers.get("x-forwarded-for")).toBe("198.51.100.7");
-    expect(seen.headers.get("x-forwarded-host")).toBe("api.nixflex.com");
-    expect(seen.headers.get("x-forwarded-proto")).toBe("https");
-    expect(seen.headers.has("x-forwarded-port")).toBe(false);
-    expect(seen.headers.has("x-real-ip")).toBe(false);
-    expect(seen.headers.has("forwarded")).toBe(false);
-  });
-
-  it("sends no X-Forwarded-For when the request has no CF-Connecting-IP, even if the client sent one", async () => {
-    const key = await createKey();
-    const h = gateway();
-    const request = new Request(`${PUBLIC_ORIGIN}/v1/agents`, {
-      headers: { authorization: key.authorization, "x-forwarded-for": "203.0.113.66" },
-    });
-    expect((await h.send(request)).res.status).toBe(200);
-    expect(h.engine.calls[0]!.headers.has("x-forwarded-for")).toBe(false);
   });
 
   it("describes a non-default public URL in X-Forwarded-Host and X-Forwarded-Proto", async () => {

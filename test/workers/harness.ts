@@ -22,13 +22,8 @@ export type TestEnv = Bindings & { TEST_ES256_SIGNING_KEYS?: string; FUZZ_RUNS?:
 export const PUBLIC_ORIGIN = "https://api.nixflex.com";
 export const JWKS_URL = `${PUBLIC_ORIGIN}/.well-known/jwks.json`;
 
-/**
- * The 401 body of SPEC §3, spelled out here rather than imported from src so a change
- * in the source cannot silently change what the tests pin.
- */
-export const STANDARD_401_BODY =
-  '{"error":{"type":"authentication_error","code":"invalid_api_key","message":"Invalid or missing API key"}}';
-export const AUTH_CHALLENGE = 'Bearer realm="api.nixflex.com"';
+/** The standard 401 of SPEC §3, spelled out once in test support. */
+export { AUTH_CHALLENGE, expectStandard401, STANDARD_401_BODY } from "../support/standard-401.ts";
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**

@@ -17,7 +17,7 @@ import {
   randomBase62,
   secretChecksum,
 } from "../../src/keys/format.ts";
-import { decodeStoredHash, digestSecret, hashSecret, timingSafeEqual } from "../../src/keys/hash.ts";
+import { decodeStoredHash, digestSecret, hashSecret } from "../../src/keys/hash.ts";
 import { hex } from "./harness.ts";
 
 /** CRC-32/ISO-HDLC bit by bit (reflected poly 0xEDB88320), no table: the reference. */
@@ -396,53 +396,5 @@ describe("hashSecret and decodeStoredHash", () => {
     ["a secret stored in clear", generateSecret()],
   ])("rejects %s", (_name, stored) => {
     expect(decodeStoredHash(stored)).toBeNull();
-  });
-});
-
-describe("timingSafeEqual", () => {
-  it("is true exactly when both byte strings are equal", () => {
-    fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 64 }), fc.uint8Array({ maxLength: 64 }), (a, b) => {
-        const same = a.length === b.length && a.every((byte, i) => byte === b[i]);
-        expect(timingSafeEqual(a, b)).toBe(same);
-        expect(timingSafeEqual(b, a)).toBe(same);
-      }),
-      { numRuns: 1000 },
-    );
-  });
-
-  it("is true for a copy and false after any one-byte change", () => {
-    fc.assert(
-      fc.property(
-        fc.uint8Array({ minLength: 1, maxLength: 64 }),
-        fc.nat(),
-        fc.integer({ min: 1, max: 255 }),
-        (a, at, delta) => {
-          const b = a.slice();
-          expect(timingSafeEqual(a, b)).toBe(true);
-          const i = at % b.length;
-          b[i] = (b[i]! + delta) % 256;
-          expect(timingSafeEqual(a, b)).toBe(false);
-        },
-      ),
-      { numRuns: 1000 },
-    );
-  });
-
-  it("is false when one is a prefix of the other, in both orders", () => {
-    fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 64 }), fc.uint8Array({ minLength: 1, maxLength: 8 }), (a, tail) => {
-        const longer = new Uint8Array([...a, ...tail]);
-        expect(timingSafeEqual(a, longer)).toBe(false);
-        expect(timingSafeEqual(longer, a)).toBe(false);
-      }),
-      { numRuns: 500 },
-    );
-  });
-
-  it("is false for different lengths padded with zeros", () => {
-    expect(timingSafeEqual(new Uint8Array(32), new Uint8Array(33))).toBe(false);
-    expect(timingSafeEqual(new Uint8Array(33), new Uint8Array(32))).toBe(false);
-    expect(timingSafeEqual(new Uint8Array(0), new Uint8Array(0))).toBe(true);
   });
 });

@@ -8,7 +8,7 @@ import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { kvKeys } from "../../src/keys/record.ts";
 import { KV_CACHE_TTL_S, PIN_MS, RECORD_TTL_MS } from "../../src/keys/store.ts";
-import { gateway, STANDARD_401, uniqueAccount } from "./keys-support.ts";
+import { expectStandard401, gateway, uniqueAccount } from "./keys-support.ts";
 
 /**
  * KV whose authentication reads (`cacheTtl` set) of one key can be held back and answered
@@ -70,8 +70,7 @@ describe("expiry", () => {
     expect((await g.call("GET", "/v1/keys", { auth })).status).toBe(200);
     g.advance(1);
     const expired = await g.call("GET", "/v1/keys", { auth });
-    expect(expired.status).toBe(401);
-    expect(expired.text).toBe(STANDARD_401);
+    expectStandard401(expired, expired.text);
     // Expired, not deleted: it is still listed with its expiry.
     const listed = await g.call("GET", `/v1/keys/${created.json.key_id}`, { auth: caller });
     expect(listed.json.expires_at).toBe(new Date(g.now()).toISOString());
@@ -107,8 +106,7 @@ describe("revocation", () => {
     // The held read saw the old record, but the revoke made here wins.
     expect((await inFlight).status).toBe(401);
     const next = await g.call("GET", "/v1/keys", { auth: target });
-    expect(next.status).toBe(401);
-    expect(next.text).toBe(STANDARD_401);
+    expectStandard401(next, next.text);
     expect(g.caches.records.get(target.id, g.now())).toBeUndefined();
   });
 

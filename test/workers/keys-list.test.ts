@@ -4,7 +4,7 @@
  */
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { gateway, type Gateway, type Key, uniqueAccount } from "./keys-support.ts";
+import { gateway, type Gateway, KEY_OBJECT_FIELDS, type Key, uniqueAccount } from "./keys-support.ts";
 
 /** KV with every `list` and bulk `get` recorded. */
 function spyingEnv() {
@@ -123,6 +123,35 @@ describe("GET /v1/keys", () => {
     for (const key of answer.json.data) expect(own).toContain(key.key_id);
     const mineOnly = await allPages(g, caller, 2);
     expect(mineOnly.flatMap((page) => page.ids).sort()).toEqual([...own].sort());
+  });
+
+  it("lists each key as exactly the key object, with no secret and no hash anywhere in the body", async () => {
+    const g = gateway();
+    const account = uniqueAccount();
+    const caller = await g.createKey(account, { name: "caller" });
+    await g.call("GET", "/v1/agents", { auth: caller }); // sets the caller's last_used_at
+    const expiring = await g.createKey(account, { name: "expiring", expiresAt: "2040-01-01T00:00:00.000Z" });
+    const rolled = await g.createKey(account, { name: "rolled" });
+    const revoked = await g.createKey(account, { name: "revoked" });
+    expect(
+      (await g.call("POST", `/v1/keys/${rolled.id}/roll`, { auth: caller, body: { grace_period_seconds: 60 } })).status,
+    ).toBe(200);
+    expect((await g.call("DELETE", `/v1/keys/${revoked.id}`, { auth: caller })).status).toBe(200);
+
+    const answer = await g.call("GET", "/v1/keys", { auth: caller });
+    expect(answer.status).toBe(200);
+    expect(answer.text).not.toContain("nxfs_");
+    expect(answer.text).not.toContain("sha256:");
+    expect(answer.json.data).toHaveLength(4);
+    for (const item of answer.json.data) {
+      expect(Object.keys(item), item.name).toEqual(KEY_OBJECT_FIELDS);
+      // The same object GET /v1/keys/{key_id} answers, field for field.
+      expect(item).toEqual((await g.call("GET", `/v1/keys/${item.key_id}`, { auth: caller })).json);
+    }
+    const byId = new Map(answer.json.data.map((item: { key_id: string }) => [item.key_id, item]));
+    expect(byId.get(caller.id)).toMatchObject({ last_used_at: expect.any(String) });
+    expect(byId.get(expiring.id)).toMatchObject({ expires_at: "2040-01-01T00:00:00.000Z" });
+    expect(byId.get(revoked.id)).toMatchObject({ revoked_at: expect.any(String) });
   });
 
   it("reads only the caller's index prefix and at most `limit` records (never a scan of all keys)", async () => {

@@ -10,10 +10,10 @@ import { REVOCATION_BOUND_S } from "../../src/keys/store.ts";
 import {
   accountSnapshot,
   type Answer,
+  expectStandard401,
   gateway,
   KEY_OBJECT_FIELDS,
   keySnapshot,
-  STANDARD_401,
   uniqueAccount,
 } from "./keys-support.ts";
 
@@ -148,8 +148,7 @@ describe("DELETE /v1/keys/{key_id}", () => {
     expect((await g.call("GET", "/v1/keys", { auth: target })).status).toBe(200);
     expect((await g.call("DELETE", `/v1/keys/${target.id}`, { auth: caller })).status).toBe(200);
     const after = await g.call("GET", "/v1/keys", { auth: target });
-    expect(after.status).toBe(401);
-    expect(after.text).toBe(STANDARD_401);
+    expectStandard401(after, after.text);
   });
 
   it("a key may revoke itself; its next request fails", async () => {
@@ -196,7 +195,8 @@ describe("POST /v1/keys/{key_id}/roll", () => {
     expect((await g.call("GET", "/v1/keys", { auth: target })).status).toBe(200);
     expect((await g.call("GET", "/v1/keys", { auth: fresh })).status).toBe(200);
     g.advance(1);
-    expect((await g.call("GET", "/v1/keys", { auth: target })).text).toBe(STANDARD_401);
+    const expired = await g.call("GET", "/v1/keys", { auth: target });
+    expectStandard401(expired, expired.text);
     expect((await g.call("GET", "/v1/keys", { auth: fresh })).status).toBe(200);
   });
 
@@ -277,7 +277,7 @@ describe("paths under /v1/keys", () => {
   it("answers the standard 401 before anything else on unknown sub-paths", async () => {
     const g = gateway();
     const answer = await g.call("GET", "/v1/keys/whatever/else");
-    expect(answer.text).toBe(STANDARD_401);
+    expectStandard401(answer, answer.text);
     expect(g.engineCalls).toHaveLength(0);
   });
 });

@@ -10,9 +10,8 @@ import { kvKeys } from "../../src/keys/record.ts";
 import { createStoreCaches, KeyStore, type StoreCaches } from "../../src/keys/store.ts";
 
 export const ORIGIN = "https://api.nixflex.com";
-/** Spelled out, not imported: a change in src must not silently change what tests pin. */
-export const STANDARD_401 =
-  '{"error":{"type":"authentication_error","code":"invalid_api_key","message":"Invalid or missing API key"}}';
+/** The standard 401 of SPEC §3, spelled out once in test support. */
+export { expectStandard401, STANDARD_401_BODY as STANDARD_401 } from "../support/standard-401.ts";
 export const KEY_NOT_FOUND_404 =
   '{"error":{"type":"not_found_error","code":"key_not_found","message":"No such API key"}}';
 export const START = Date.parse("2031-03-04T05:06:07.000Z");

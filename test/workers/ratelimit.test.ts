@@ -5,9 +5,9 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../src/app.ts";
-import { UNAUTHORIZED_BODY } from "../../src/errors.ts";
 import { LruCache } from "../../src/keys/cache.ts";
 import { createStoreCaches, KeyStore } from "../../src/keys/store.ts";
+import { expectStandard401 } from "../support/standard-401.ts";
 
 const LIMIT = 60;
 
@@ -60,8 +60,7 @@ describe("failed-authentication rate limit", () => {
     const ip = address();
     for (let i = 0; i < LIMIT; i++) {
       const { res, body } = await h.send(ip, "Bearer wrong");
-      expect(res.status).toBe(401);
-      expect(body).toBe(UNAUTHORIZED_BODY);
+      expectStandard401(res, body);
     }
   });
 
@@ -125,15 +124,13 @@ describe("failed-authentication rate limit", () => {
     expect(during.res.headers.get("retry-after")).toBe("1");
     h.advance(1_000);
     const after = await h.send(ip, "Bearer wrong");
-    expect(after.res.status).toBe(401);
-    expect(after.body).toBe(UNAUTHORIZED_BODY);
+    expectStandard401(after.res, after.body);
   });
 
   it("answers the plain 401 when the limiter binding itself fails", async () => {
     const limiter = { limit: async () => Promise.reject(new Error("limiter down")) } as unknown as RateLimit;
     const h = harness({ ...env, AUTH_FAILURE_LIMITER: limiter });
     const { res, body } = await h.send(address(), "Bearer wrong");
-    expect(res.status).toBe(401);
-    expect(body).toBe(UNAUTHORIZED_BODY);
+    expectStandard401(res, body);
   });
 });

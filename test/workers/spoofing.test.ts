@@ -6,7 +6,15 @@
  */
 import { describe, expect, it } from "vitest";
 import { IdentityError } from "../../src/verify/index.ts";
-import { createKey, gateway, jwtParts, STANDARD_401_BODY, type Gateway, type TestKey } from "./harness.ts";
+import {
+  createKey,
+  expectStandard401,
+  gateway,
+  jwtParts,
+  PUBLIC_ORIGIN,
+  type Gateway,
+  type TestKey,
+} from "./harness.ts";
 
 const ENGINE_ORIGIN = "http://127.0.0.1:8788";
 
@@ -51,6 +59,7 @@ describe("client headers that imitate the gateway's", () => {
       "X-Nixflex-Account-Id",
       "x-NIXFLEX-key-id",
       "X-Nixflex-Request-Id",
+      "x-nixflex-",
     ]) {
       headers.append(name, "acct_victim");
       headers.append(name, "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhY2N0X3ZpY3RpbSJ9.");
@@ -73,6 +82,15 @@ describe("client headers that imitate the gateway's", () => {
     const seen = await forwardWith(h, key, headers);
     await expectOnlyGatewayValues(h, key, seen);
     for (const [, value] of seen.headers) expect(value).not.toMatch(/spoof|1\.2\.3\.4|5\.6\.7\.8|admin\.internal/);
+  });
+
+  it("sends no X-Forwarded-For when the request has no CF-Connecting-IP, even if the client sent one", async () => {
+    const [h, key] = [gateway(), await createKey()];
+    const request = new Request(`${PUBLIC_ORIGIN}/v1/calls`, {
+      headers: { authorization: key.authorization, "x-forwarded-for": "203.0.113.66" },
+    });
+    expect((await h.send(request)).res.status).toBe(200);
+    expect(h.engine.calls[0]!.headers.has("x-forwarded-for")).toBe(false);
   });
 
   it("drops underscore look-alikes (x_nixflex_identity, x_request_id, x_forwarded_for) that CGI-style servers fold onto the real names", async () => {
@@ -101,8 +119,7 @@ describe("a second Authorization header", () => {
     const headers = new Headers({ "cf-connecting-ip": "198.51.100.21" });
     for (const value of values(a, b)) headers.append("authorization", value);
     const { res, body } = await h.send(h.request("/v1/calls", { method: "POST", headers, body: "{}" }));
-    expect(res.status).toBe(401);
-    expect(body).toBe(STANDARD_401_BODY);
+    expectStandard401(res, body);
     expect(h.engine.calls).toHaveLength(0);
   });
 });
@@ -120,8 +137,7 @@ describe("a validly signed identity token captured from an earlier forward", () 
     const { res, body } = await h.send(
       h.request("/v1/calls", { method: "POST", body: "{}", headers: { "X-Nixflex-Identity": token } }),
     );
-    expect(res.status).toBe(401);
-    expect(body).toBe(STANDARD_401_BODY);
+    expectStandard401(res, body);
     expect(h.engine.calls).toHaveLength(1);
   });
 
@@ -162,7 +178,7 @@ describe("a validly signed identity token captured from an earlier forward", () 
     expect((error as IdentityError).code).toBe("ERR_IDENTITY_MISMATCH");
   });
 
-  it("verifies only for the exact method and path it was issued for, within its 60 s lifetime", async () => {
+  it("still verifies for the exact method and path it was issued for, until it expires", async () => {
     // The residual risk SPEC §4 accepts: a header captured on the engine's side of the
     // gateway can be replayed against the same endpoint until it expires.
     const { h, token, victim } = await capture();
@@ -171,6 +187,5 @@ describe("a validly signed identity token captured from an earlier forward", () 
       headers: { "x-nixflex-identity": token },
     });
     await expect(h.verifier()(replay)).resolves.toMatchObject({ accountId: victim.accountId });
-    expect(jwtParts(token).payload.exp! - jwtParts(token).payload.iat!).toBeLessThanOrEqual(60);
   });
 });
