@@ -8,7 +8,7 @@ import { type Bindings, loadConfig, type Services } from "./env.ts";
 import type { LruCache } from "./keys/cache.ts";
 import type { ChangeLogApi } from "./keys/change-log.ts";
 import { changeLogFrom } from "./keys/change-log-object.ts";
-import { KeyStore, type StoreCaches } from "./keys/store.ts";
+import { KeyStore, KV_BOUND_S, type StoreCaches } from "./keys/store.ts";
 import { KeySync, type SyncView } from "./keys/sync.ts";
 
 /** The named Cache API cache a location's isolates share the change log view through. */
@@ -46,6 +46,7 @@ export function serviceProvider(deps: ServiceDeps): (env: Bindings) => Services 
       log: deps.changeLog ?? changeLogFrom(env.KEY_CHANGES!),
       locationCache: deps.locationCache ?? (() => caches.open(LOCATION_CACHE_NAME)),
       intervalMs: config.keySyncIntervalMs,
+      trustMs: KV_BOUND_S * 1000,
       view: deps.syncView,
       now: deps.now,
     });

@@ -49,6 +49,8 @@ export interface SyncView {
   asOf: number;
   seq: number;
   entries: ReadonlyMap<string, ChangeEntry>;
+  /** Only the revokes of `entries` are left (the view outlived `trustMs`). */
+  revokesOnly: boolean;
   /** A refresh is running until this time (a mark that lapses, never a shared promise). */
   refreshingUntil: number;
   /** When a refresh last failed: for one interval after it no request waits for another. */
@@ -61,6 +63,7 @@ export function createSyncView(): SyncView {
     asOf: Number.NEGATIVE_INFINITY,
     seq: 0,
     entries: new Map(),
+    revokesOnly: false,
     refreshingUntil: Number.NEGATIVE_INFINITY,
     failedAt: Number.NEGATIVE_INFINITY,
     lastWarnAt: Number.NEGATIVE_INFINITY,
@@ -74,6 +77,11 @@ export interface KeySyncOptions {
   /** The location's shared cache. */
   locationCache: () => Promise<Cache>;
   intervalMs?: number;
+  /**
+   * How long a view's entries may override KV: KV's own bound (`KV_BOUND_S`). Once a view is
+   * that old, KV shows every change in it or a later one, so only its revokes are kept.
+   */
+  trustMs: number;
   view?: SyncView;
   now?: () => number;
 }
@@ -103,6 +111,7 @@ export class KeySync {
   readonly #log: ChangeLogApi;
   readonly #locationCache: () => Promise<Cache>;
   readonly #intervalMs: number;
+  readonly #trustMs: number;
   readonly #view: SyncView;
   readonly #now: () => number;
 
@@ -110,6 +119,7 @@ export class KeySync {
     this.#log = options.log;
     this.#locationCache = options.locationCache;
     this.#intervalMs = options.intervalMs ?? DEFAULT_SYNC_INTERVAL_MS;
+    this.#trustMs = options.trustMs;
     this.#view = options.view ?? isolateView;
     this.#now = options.now ?? Date.now;
   }
@@ -128,7 +138,7 @@ export class KeySync {
     if (age < this.#intervalMs) return view.entries;
     // A refresh failed within the interval: requests go on with what the isolate knows (its
     // last view, then KV) instead of each trying again; one tries after the interval.
-    if (now - view.failedAt < this.#intervalMs) return view.entries;
+    if (now - view.failedAt < this.#intervalMs) return this.#trusted(age);
     if (age < STALE_CAP_MS) {
       if (waitUntil !== undefined && view.refreshingUntil <= now) waitUntil(this.#refresh());
       return view.entries;
@@ -150,6 +160,20 @@ export class KeySync {
     if (view.asOf === before) {
       view.failedAt = this.#now();
       this.#warn("key_sync_stale", "refresh did not arrive in time");
+    }
+    return this.#trusted(this.#now() - view.asOf);
+  }
+
+  /**
+   * The entries of a view that could not be refreshed. Past `trustMs` a non-revoke entry could
+   * hide a later change that reached KV but not the log, so only revokes stay: a key this
+   * isolate knows to be revoked is never let through.
+   */
+  #trusted(age: number): ReadonlyMap<string, ChangeEntry> {
+    const view = this.#view;
+    if (age >= this.#trustMs && !view.revokesOnly) {
+      view.entries = new Map([...view.entries].filter(([, entry]) => entry.record.revoked_at !== null));
+      view.revokesOnly = true;
     }
     return view.entries;
   }
@@ -204,6 +228,7 @@ export class KeySync {
     view.asOf = copy.asOf;
     view.seq = copy.seq;
     view.entries = new Map(copy.entries.map((entry) => [entry.key_id, entry]));
+    view.revokesOnly = false;
   }
 
   /**

@@ -71,23 +71,26 @@ interface Counts {
   latest: number;
   cacheReads: number;
   cacheWrites: number;
+  /** While true, every call to the log fails. */
+  down: boolean;
 }
 
 /** The real log (a Durable Object of its own for this test), counted. */
 function countedLog(counts: Counts): ChangeLogApi {
   const stub = env.KEY_CHANGES.get(env.KEY_CHANGES.idFromName(crypto.randomUUID()));
+  const down = () => Promise.reject(new Error("log down"));
   return {
     append: (record) => {
       counts.append++;
-      return stub.append(record);
+      return counts.down ? down() : stub.append(record);
     },
     recent: () => {
       counts.recent++;
-      return stub.recent();
+      return counts.down ? down() : stub.recent();
     },
     latest: (keyId) => {
       counts.latest++;
-      return stub.latest(keyId);
+      return counts.down ? down() : stub.latest(keyId);
     },
   } as ChangeLogApi;
 }
@@ -132,7 +135,7 @@ interface Answer {
 }
 
 function world(): World {
-  const counts: Counts = { recent: 0, append: 0, latest: 0, cacheReads: 0, cacheWrites: 0 };
+  const counts: Counts = { recent: 0, append: 0, latest: 0, cacheReads: 0, cacheWrites: 0, down: false };
   const log = countedLog(counts);
   const history: History = new Map();
   return {
@@ -412,6 +415,38 @@ describe("the log unreachable", () => {
     clock = changedAt + KV_BOUND_S * 1000;
     expect(await b1.status(target.authorization)).toBe(401);
     expect(await b1.status(caller.authorization)).toBe(200);
+  });
+
+  it("a view that cannot refresh for longer than KV's bound keeps its revokes and lets KV judge the rest", async () => {
+    const w = world();
+    const a = w.location("a");
+    const b = w.location("b");
+    const a1 = w.isolate(a);
+    const b1 = w.isolate(b);
+    const target = await seededKey(a);
+    const caller = await seededKey(a, target.accountId);
+    clock += KV_CACHE_TTL_S * 1000;
+    expect(await statuses([a1, b1], caller.authorization)).toEqual([200, 200]);
+    // Two logged changes: a revoke, and a create.
+    expect((await a1.call("DELETE", `/v1/keys/${target.keyId}`, caller.authorization)).status).toBe(200);
+    const created = await a1.call("POST", "/v1/keys", caller.authorization, { name: "later rolled" });
+    rememberSensitive(created.json.key_secret);
+    clock += BOUND_MS;
+    expect(await b1.status(`Bearer ${created.json.key_id}:${created.json.key_secret}`)).toBe(200);
+
+    // The log goes down; the new key is rolled, which only KV records.
+    w.counts.down = true;
+    const rolled = await a1.call("POST", `/v1/keys/${created.json.key_id}/roll`, caller.authorization, {
+      grace_period_seconds: 0,
+    });
+    rememberSensitive(rolled.json.key_secret);
+    const rolledAt = clock;
+    const fresh = `Bearer ${created.json.key_id}:${rolled.json.key_secret}`;
+
+    // Within KV's bound b1 may still hold the create; past it, KV judges the new key, and the revoke still holds.
+    clock = rolledAt + KV_BOUND_S * 1000;
+    expect(await b1.status(fresh)).toBe(200);
+    expect(await b1.status(target.authorization)).toBe(401);
   });
 
   it("a log that hangs costs one wait of at most the refresh timeout per interval, not every request", async () => {
