@@ -361,6 +361,7 @@ async function main(): Promise<number> {
       IDENTITY_AUDIENCE: "nixflex-engine",
       IDENTITY_SIGNING_KEYS: benchSigningKeys(),
       AUTH_FAILURE_LIMITER: { ratelimit: { limit: FAILURE_LIMIT, period: FAILURE_PERIOD_S } },
+      KEY_CHANGES: { durableObject: { className: "KeyChangeLog" } },
     },
     // Every request logs a JSON line: ~1 MB/s at saturation. Kept only when asked.
     logTo: args["workerd-log"] === undefined ? "/dev/null" : resolve(args["workerd-log"]),

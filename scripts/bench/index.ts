@@ -760,6 +760,7 @@ async function main(): Promise<void> {
     IDENTITY_AUDIENCE: "nixflex-engine",
     IDENTITY_SIGNING_KEYS: signingKeys,
     AUTH_FAILURE_LIMITER: { ratelimit: { limit: 60, period: 60 } },
+    KEY_CHANGES: { durableObject: { className: "KeyChangeLog" } },
   };
   const passthroughScript = join(import.meta.dirname, "workers/passthrough.js");
   /** The gateway as wrangler bundles it; `log` names its log file (the main run's by default). */

@@ -36,7 +36,9 @@ export type WorkerdBinding =
   /** A KV namespace served by the KV host of this workerd (the name keys its store). */
   | { kvNamespace: string }
   /** A Workers Rate Limiting binding, counted in the isolate (fixed window per key). */
-  | { ratelimit: { limit: number; period: number } };
+  | { ratelimit: { limit: number; period: number } }
+  /** A namespace of a Durable Object class the Worker exports, SQLite-backed, stored in the run's temporary directory. */
+  | { durableObject: { className: string } };
 
 export interface StartWorkerdOptions {
   /** A bundle directory (`wrangler deploy --dry-run --outdir`): `index.js` is the main module. */
@@ -142,6 +144,7 @@ function writeConfig(
 
   const bindings: string[] = [];
   const services: string[] = [];
+  const durableClasses: string[] = [];
   for (const [name, binding] of Object.entries(options.bindings ?? {})) {
     if (typeof binding === "string") bindings.push(`(name = ${capnpString(name)}, text = ${capnpString(binding)})`);
     else if ("text" in binding) bindings.push(`(name = ${capnpString(name)}, text = ${capnpString(binding.text)})`);
@@ -153,6 +156,18 @@ function writeConfig(
       if (!services.some((s) => s.includes(`name = ${capnpString(service)}`))) {
         services.push(
           `(name = ${capnpString(service)}, external = (address = ${capnpString(kvAddresses.get(binding.kvNamespace)!)}, http = ()))`,
+        );
+      }
+    } else if ("durableObject" in binding) {
+      const className = capnpString(binding.durableObject.className);
+      bindings.push(`(name = ${capnpString(name)}, durableObjectNamespace = (className = ${className}))`);
+      durableClasses.push(
+        `(className = ${className}, uniqueKey = ${capnpString(`bench-${binding.durableObject.className}`)}, enableSql = true)`,
+      );
+      if (!services.some((s) => s.includes('name = "durable-objects"'))) {
+        mkdirSync(join(dir, "durable-objects"), { recursive: true });
+        services.push(
+          `(name = "durable-objects", disk = (path = ${capnpString(join(dir, "durable-objects"))}, writable = true))`,
         );
       }
     } else if ("ratelimit" in binding) {
@@ -185,7 +200,13 @@ const worker :Workerd.Worker = (
   compatibilityFlags = [${(options.compatibilityFlags ?? ["nodejs_compat"]).map(capnpString).join(", ")}],
   bindings = [
     ${bindings.join(",\n    ")}
-  ],
+  ],${
+    durableClasses.length === 0
+      ? ""
+      : `
+  durableObjectNamespaces = [${durableClasses.join(", ")}],
+  durableObjectStorage = (localDisk = "durable-objects"),`
+  }
 );
 `;
   const path = join(dir, "config.capnp");

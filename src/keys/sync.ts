@@ -184,7 +184,10 @@ export class KeySync {
     const started = this.#now();
     view.refreshingUntil = started + LOG_TIMEOUT_MS + REFRESH_WAIT_MS;
     try {
-      const cache = await this.#locationCache().catch(() => null);
+      // Without a usable location cache the isolate reads the log itself: the cache saves requests, it is not needed.
+      const cache = await Promise.resolve()
+        .then(this.#locationCache)
+        .catch(() => null);
       const shared = cache === null ? null : await this.#readCached(cache, started);
       if (shared !== null) {
         this.#apply(shared);

@@ -5,6 +5,8 @@
  */
 import { createApp } from "../../../src/app.ts";
 
+export { KeyChangeLog } from "../../../src/keys/change-log-object.ts";
+
 const gateway = createApp({ forwardThroughRouter: true });
 
 export default { fetch: gateway.fetch };
