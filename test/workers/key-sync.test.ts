@@ -333,6 +333,28 @@ describe("a change in one isolate, judged by every other within the bound", () =
     expect(await statuses([a1, a2, b1], fresh)).toEqual([200, 200, 200]);
   });
 
+  it("a later change made elsewhere wins over this isolate's own pinned write", async () => {
+    const { target } = await warmKeys();
+    const first = await a1.call("POST", `/v1/keys/${target.keyId}/roll`, target.authorization, {
+      grace_period_seconds: 0,
+    });
+    rememberSensitive(first.json.key_secret);
+    const firstSecret = `Bearer ${target.keyId}:${first.json.key_secret}`;
+    // b1 authenticates with the old secret (its view is fresh), but rolls from the log's record.
+    const second = await b1.call("POST", `/v1/keys/${target.keyId}/roll`, target.authorization, {
+      grace_period_seconds: 0,
+    });
+    expect(second.status).toBe(200);
+    rememberSensitive(second.json.key_secret);
+    const secondSecret = `Bearer ${target.keyId}:${second.json.key_secret}`;
+    expect(await a1.status(firstSecret)).toBe(200);
+
+    clock += BOUND_MS;
+    // a1's pin of its own roll lasts far longer; the log's later sequence number beats it.
+    expect(await statuses([a1, a2, b1], secondSecret)).toEqual([200, 200, 200]);
+    expect(await statuses([a1, a2, b1], firstSecret)).toEqual([401, 401, 401]);
+  });
+
   it("a roll in another location right after a revoke sees the revoke (the log, not that location's KV)", async () => {
     const { target, caller } = await warmKeys();
     expect((await a1.call("DELETE", `/v1/keys/${target.keyId}`, caller.authorization)).status).toBe(200);
