@@ -6,6 +6,7 @@
 import type { RequestIdVariables } from "hono/request-id";
 import { GatewayError } from "./errors.ts";
 import type { KeyStore } from "./keys/store.ts";
+import { DEFAULT_SYNC_INTERVAL_MS, MAX_SYNC_INTERVAL_MS, MIN_SYNC_INTERVAL_MS } from "./keys/sync.ts";
 import type { FailureLimiter } from "./auth/rate-limit.ts";
 import { parseSigningKeys, type SigningKeySet } from "./identity/keys.ts";
 
@@ -19,6 +20,13 @@ export interface Bindings {
   IDENTITY_SIGNING_KEYS?: string;
   /** Workers Rate Limiting binding counting failed authentications per client address. */
   AUTH_FAILURE_LIMITER?: RateLimit;
+  /**
+   * The key change log: a DurableObjectNamespace of `KeyChangeLog` (src/keys/change-log-object.ts),
+   * typed by the one method the config check needs so the scripts' Node types can name it.
+   */
+  KEY_CHANGES?: { idFromName(name: string): unknown };
+  /** How often a location reads the key change log, in ms (src/keys/sync.ts). */
+  KEY_SYNC_INTERVAL_MS?: string | number;
 }
 
 export interface Config {
@@ -29,6 +37,7 @@ export interface Config {
   issuer: string;
   audience: string;
   signing: SigningKeySet;
+  keySyncIntervalMs: number;
 }
 
 /** The authenticated caller. */
@@ -84,11 +93,12 @@ function parseEngineUrl(raw: string | undefined): { origin: string; hostname: st
   return { origin: url.origin, hostname: url.hostname };
 }
 
-function parseTimeout(raw: string | number | undefined): number {
-  if (raw === undefined || raw === "") return DEFAULT_ENGINE_TIMEOUT_MS;
+/** Parses a whole number of milliseconds in [min, max]; unset or empty is the default. */
+function parseMs(name: string, raw: string | number | undefined, fallback: number, min: number, max: number): number {
+  if (raw === undefined || raw === "") return fallback;
   const value = typeof raw === "number" ? raw : Number(raw.trim());
-  if (!Number.isInteger(value) || value < 1 || value > 600_000) {
-    fail("ENGINE_TIMEOUT_MS", "must be an integer number of milliseconds between 1 and 600000");
+  if (!Number.isInteger(value) || value < min || value > max) {
+    fail(name, `must be an integer number of milliseconds between ${min} and ${max}`);
   }
   return value;
 }
@@ -102,14 +112,26 @@ function parseText(name: string, raw: string | undefined, fallback: string): str
 /** Parses every setting, throwing `configuration_error` naming the first bad one. */
 export function parseConfig(env: Bindings): Config {
   if (env.API_KEYS === undefined || typeof env.API_KEYS.get !== "function") fail("API_KEYS", "KV binding is missing");
+  // Without the log a revoke would silently take KV's 90 s instead of the bound the API states.
+  if (env.KEY_CHANGES === undefined || typeof env.KEY_CHANGES.idFromName !== "function") {
+    fail("KEY_CHANGES", "Durable Object binding is missing");
+  }
   const engine = parseEngineUrl(env.ENGINE_URL);
   return {
     engineOrigin: engine.origin,
     engineHostname: engine.hostname,
-    engineTimeoutMs: parseTimeout(env.ENGINE_TIMEOUT_MS),
+    engineTimeoutMs: parseMs("ENGINE_TIMEOUT_MS", env.ENGINE_TIMEOUT_MS, DEFAULT_ENGINE_TIMEOUT_MS, 1, 600_000),
     issuer: parseText("IDENTITY_ISSUER", env.IDENTITY_ISSUER, DEFAULT_ISSUER),
     audience: parseText("IDENTITY_AUDIENCE", env.IDENTITY_AUDIENCE, DEFAULT_AUDIENCE),
     signing: parseSigningKeys(env.IDENTITY_SIGNING_KEYS),
+    // Bounded so the interval plus a background refresh stays inside the stated bound.
+    keySyncIntervalMs: parseMs(
+      "KEY_SYNC_INTERVAL_MS",
+      env.KEY_SYNC_INTERVAL_MS,
+      DEFAULT_SYNC_INTERVAL_MS,
+      MIN_SYNC_INTERVAL_MS,
+      MAX_SYNC_INTERVAL_MS,
+    ),
   };
 }
 

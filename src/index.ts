@@ -3,6 +3,8 @@
  */
 import { createApp } from "./app.ts";
 
+export { KeyChangeLog } from "./keys/change-log-object.ts";
+
 const gateway = createApp();
 
 export default { fetch: gateway.fetch };

@@ -6,7 +6,13 @@
 import { FailureLimiter } from "./auth/rate-limit.ts";
 import { type Bindings, loadConfig, type Services } from "./env.ts";
 import type { LruCache } from "./keys/cache.ts";
-import { KeyStore, type StoreCaches } from "./keys/store.ts";
+import type { ChangeLogApi } from "./keys/change-log.ts";
+import { changeLogFrom } from "./keys/change-log-object.ts";
+import { KeyStore, KV_BOUND_S, type StoreCaches } from "./keys/store.ts";
+import { KeySync, type SyncView } from "./keys/sync.ts";
+
+/** The named Cache API cache a location's isolates share the change log view through. */
+export const LOCATION_CACHE_NAME = "nixflex-key-changes";
 
 /** What tests (and the benchmark) may replace. Production uses the defaults. */
 export interface ServiceDeps {
@@ -17,6 +23,12 @@ export interface ServiceDeps {
   caches?: StoreCaches;
   blocked?: LruCache<number>;
   kvTimeoutMs?: number;
+  /** The key change log. Default: the `KEY_CHANGES` Durable Object. */
+  changeLog?: ChangeLogApi;
+  /** This location's shared cache. Default: the named cache `LOCATION_CACHE_NAME`. */
+  locationCache?: () => Promise<Cache>;
+  /** This isolate's view of the log. Default: module scope. */
+  syncView?: SyncView;
 }
 
 /**
@@ -29,9 +41,18 @@ export function serviceProvider(deps: ServiceDeps): (env: Bindings) => Services 
   const services = new WeakMap<Bindings, Services>();
   const build = (env: Bindings): Services => {
     const config = loadConfig(env);
+    const sync = new KeySync({
+      // loadConfig has checked the binding.
+      log: deps.changeLog ?? changeLogFrom(env.KEY_CHANGES!),
+      locationCache: deps.locationCache ?? (() => caches.open(LOCATION_CACHE_NAME)),
+      intervalMs: config.keySyncIntervalMs,
+      trustMs: KV_BOUND_S * 1000,
+      view: deps.syncView,
+      now: deps.now,
+    });
     const found: Services = {
       config,
-      store: new KeyStore(env.API_KEYS, { now: deps.now, caches: deps.caches, timeoutMs: deps.kvTimeoutMs }),
+      store: new KeyStore(env.API_KEYS, { now: deps.now, caches: deps.caches, timeoutMs: deps.kvTimeoutMs, sync }),
       limiter: new FailureLimiter(env.AUTH_FAILURE_LIMITER, { now: deps.now, blocked: deps.blocked }),
       engineFetch: deps.engineFetch ?? ((input, init) => fetch(input, init)),
     };

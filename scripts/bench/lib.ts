@@ -13,6 +13,7 @@
  *       ENGINE_URL: origin.url,
  *       IDENTITY_SIGNING_KEYS: benchSigningKeys(),
  *       AUTH_FAILURE_LIMITER: { ratelimit: { limit: 60, period: 60 } },
+ *       KEY_CHANGES: { durableObject: { className: "KeyChangeLog" } },
  *     },
  *     cpus: "0",                                                     // taskset, optional
  *   });

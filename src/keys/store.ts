@@ -13,13 +13,21 @@
  * own context, and read it themselves only if it does not come. A write made in
  * this isolate is pinned in memory for longer than any KV cache can be stale, so a revoke
  * takes effect here on the very next request and no later read can re-cache the old record.
+ *
+ * Every change is also appended to the key change log (src/keys/change-log.ts) after KV
+ * has it, and every lookup lays the log's recent changes over KV (src/keys/sync.ts), so
+ * other isolates and locations judge a changed key by its new record within
+ * `KEY_CHANGE_BOUND_S` instead of KV's `KV_BOUND_S`. The log is optional here: a store
+ * without one (seeding, the CLI's direct mode) is bound by KV alone.
  */
 import { GatewayError } from "../errors.ts";
 import { LruCache } from "./cache.ts";
 import { auditChange, type ChangeContext, type KeyAction, SYSTEM_CHANGE } from "./changes.ts";
 import { generateKeyId, generateSecret } from "./format.ts";
 import { decodeStoredHash, hashSecret } from "./hash.ts";
+import type { ChangeEntry } from "./change-log.ts";
 import { isKeyRecord, kvKeys, toKeyObject, type KeyObject, type KeyRecord } from "./record.ts";
+import { KEY_CHANGE_BOUND_S, type KeySync } from "./sync.ts";
 
 /** How long a KV edge cache may serve a record (KV's `cacheTtl`, its minimum is 30 s). */
 export const KV_CACHE_TTL_S = 60;
@@ -32,16 +40,19 @@ export const REFRESH_AHEAD_MS = 2_000;
 /** How long a request that misses waits for another request's read of the same key. */
 export const JOIN_WAIT_MS = 1_000;
 const JOIN_POLL_MS = 2;
-/** A record written here overrides KV reads for this long (> KV cacheTtl + propagation). */
+/** A record written here overrides KV reads for this long (> KV cacheTtl + the record TTL, with room). */
 export const PIN_MS = (KV_CACHE_TTL_S + 60) * 1000 + RECORD_TTL_MS;
 /** `last_used_at` is written at most once per key per isolate in this window. */
 export const LAST_USED_PRECISION_MS = 60_000;
 /**
- * Worst case, in seconds, between a revoke and the key failing everywhere: KV's global
- * propagation (~60 s, the same as the edge cache TTL we ask for) plus the edge cache TTL
- * of a read made just before, plus this isolate's own record TTL.
+ * Worst case, in seconds, between a change KV alone carries (the log did not take it, or
+ * the store has none) and every isolate judging the key by it: a location sees a KV write
+ * when its cached copy expires (`cacheTtl`; KV's propagation is that same mechanism), and
+ * an isolate keeps what it read for its record TTL.
  */
-export const REVOCATION_BOUND_S = 60 + KV_CACHE_TTL_S + RECORD_TTL_MS / 1000;
+export const KV_BOUND_S = KV_CACHE_TTL_S + RECORD_TTL_MS / 1000;
+/** The bound of a change written without the log (e.g. straight to KV by a script): `KV_BOUND_S`. */
+export const REVOCATION_BOUND_S = KV_BOUND_S;
 
 /** How the Workers runtime words a KV operation the KV service refused as a bad request. */
 const KV_BAD_REQUEST = /\bKV \w+ failed: 400\b/i;
@@ -54,6 +65,8 @@ export interface KeyLookup {
   previousUntilMs: number;
   expiresAtMs: number;
   revokedAtMs: number;
+  /** The change log's sequence number of this record; undefined when not known (read from KV, or a pin the log has not numbered). */
+  seq?: number;
 }
 
 function prepare(record: KeyRecord): KeyLookup {
@@ -66,6 +79,20 @@ function prepare(record: KeyRecord): KeyLookup {
     expiresAtMs: time(record.expires_at),
     revokedAtMs: time(record.revoked_at),
   };
+}
+
+/**
+ * Which of the records known for a key judges it. A revoke is final (a key never comes
+ * back), so any source that shows one wins; otherwise this isolate's own write, unless the
+ * log holds a later change; then the log; then what KV gave.
+ */
+function newest(pinned?: KeyLookup, logged?: KeyLookup, cached?: KeyLookup): KeyLookup | undefined {
+  for (const known of [pinned, logged, cached])
+    if (known !== undefined && known.record.revoked_at !== null) return known;
+  if (pinned !== undefined && (logged === undefined || pinned.seq === undefined || pinned.seq >= logged.seq!)) {
+    return pinned;
+  }
+  return logged ?? cached;
 }
 
 /** Per-isolate caches. Module scope: they outlive a request; tests pass their own. */
@@ -94,6 +121,8 @@ export interface KeyStoreOptions {
   caches?: StoreCaches;
   /** A KV operation slower than this counts as KV being unavailable. */
   timeoutMs?: number;
+  /** The key change log and this isolate's view of it; without it, changes are bound by KV alone. */
+  sync?: KeySync;
 }
 
 /** What `create` and `roll` hand back: the object plus the secret, shown once. */
@@ -110,7 +139,13 @@ export interface KeyPage {
 
 /** A settled outcome of a management call on one key. */
 export type KeyChange =
-  | { ok: true; key: KeyObject; secret?: string }
+  | {
+      ok: true;
+      key: KeyObject;
+      secret?: string;
+      /** The bound in force for this change, in seconds: `KEY_CHANGE_BOUND_S` when logged, else `KV_BOUND_S`. */
+      propagationSeconds?: number;
+    }
   | { ok: false; code: "key_not_found" | "key_revoked" | "key_expired" };
 
 export class KeyStore {
@@ -118,12 +153,16 @@ export class KeyStore {
   readonly #now: () => number;
   readonly #caches: StoreCaches;
   readonly #timeoutMs: number;
+  readonly #sync: KeySync | undefined;
+  /** Log entries prepared once each (the view hands out the same entry objects until it changes). */
+  readonly #preparedEntries = new WeakMap<ChangeEntry, KeyLookup | null>();
 
   constructor(kv: KVNamespace, options: KeyStoreOptions = {}) {
     this.#kv = kv;
     this.#now = options.now ?? Date.now;
     this.#caches = options.caches ?? isolateCaches;
     this.#timeoutMs = options.timeoutMs ?? 5_000;
+    this.#sync = options.sync;
   }
 
   /** The current time of this store's clock, in ms. */
@@ -138,9 +177,16 @@ export class KeyStore {
    * background when the caller passes its `waitUntil`.
    */
   async lookup(keyId: string, waitUntil?: (promise: Promise<unknown>) => void): Promise<KeyLookup | null> {
+    // Synchronous while the view is fresh: only a view older than the bound makes the request wait.
+    const changes = this.#sync?.changes(waitUntil);
+    const entry = changes === undefined ? undefined : (changes instanceof Promise ? await changes : changes).get(keyId);
     const now = this.#now();
     const pinned = this.#caches.pinned.get(keyId, now);
-    if (pinned !== undefined) return pinned;
+    const logged = entry === undefined ? undefined : this.#fromLog(entry);
+    if (pinned !== undefined || logged !== undefined) {
+      // A known key changed recently: judged without KV (the log is newer than any KV read).
+      return newest(pinned, logged, this.#caches.records.get(keyId, now) ?? undefined)!;
+    }
     const cached = this.#caches.records.get(keyId, now);
     if (cached === undefined) return this.#miss(keyId);
     // Only known keys are refreshed ahead; a flood of unknown key_ids costs one read per negative TTL.
@@ -152,6 +198,19 @@ export class KeyStore {
     // request in the window tries again.
     waitUntil(refresh.catch(() => undefined));
     return cached;
+  }
+
+  /** A log entry as a lookup, prepared once; undefined for anything that is not a record. */
+  #fromLog(entry: ChangeEntry): KeyLookup | undefined {
+    let found = this.#preparedEntries.get(entry);
+    if (found === undefined) {
+      found =
+        isKeyRecord(entry.record) && entry.record.key_id === entry.key_id
+          ? { ...prepare(entry.record), seq: entry.seq }
+          : null;
+      this.#preparedEntries.set(entry, found);
+    }
+    return found ?? undefined;
   }
 
   /** A key not in memory: wait for another request's read of it, or read it here. */
@@ -272,14 +331,17 @@ export class KeyStore {
   async revoke(accountId: string, keyId: string, by: ChangeContext = SYSTEM_CHANGE): Promise<KeyChange> {
     const record = await this.#readOwned(accountId, keyId);
     if (record === null) return { ok: false, code: "key_not_found" };
+    let propagationSeconds: number;
     if (record.revoked_at === null) {
       record.revoked_at = new Date(this.#now()).toISOString();
-      await this.#commit(record, "revoke", by);
+      propagationSeconds = await this.#commit(record, "revoke", by);
     } else {
+      // KV has the revoke already; logging it again puts it in force everywhere in case the first log append failed.
       this.#pin(record);
+      propagationSeconds = await this.#announce(record);
       auditChange(by, "revoke", { accountId, keyId }, this.#now());
     }
-    return { ok: true, key: toKeyObject(record, await this.#lastUsed(keyId)) };
+    return { ok: true, key: toKeyObject(record, await this.#lastUsed(keyId)), propagationSeconds };
   }
 
   /**
@@ -303,16 +365,26 @@ export class KeyStore {
     record.previous_secret_hash = graceSeconds > 0 ? record.secret_hash : null;
     record.previous_secret_expires_at = graceSeconds > 0 ? new Date(graceEnds).toISOString() : null;
     record.secret_hash = await hashSecret(secret);
-    await this.#commit(record, "roll", by);
-    return { ok: true, key: toKeyObject(record, await this.#lastUsed(keyId)), secret };
+    const propagationSeconds = await this.#commit(record, "roll", by);
+    return { ok: true, key: toKeyObject(record, await this.#lastUsed(keyId)), secret, propagationSeconds };
   }
 
-  /** Reads a record straight from KV (no edge cache), as management calls need. */
+  /**
+   * The record a management call acts on: this isolate's own write, the log's latest
+   * change of the key (strongly consistent, so a roll here right after a revoke elsewhere
+   * sees the revoke, which KV here may not show yet), and KV, judged by `newest`. When the
+   * log is unreachable, KV alone.
+   */
   async #readOwned(accountId: string, keyId: string): Promise<KeyRecord | null> {
     const pinned = this.#caches.pinned.get(keyId, this.#now());
-    const value = pinned?.record ?? (await this.#guard(this.#kv.get(kvKeys.record(keyId), "json")));
-    if (!isKeyRecord(value) || value.key_id !== keyId || value.account_id !== accountId) return null;
-    return { ...value };
+    const [entry, value] = await Promise.all([
+      this.#sync?.latest(keyId),
+      pinned === undefined ? this.#guard(this.#kv.get(kvKeys.record(keyId), "json")) : undefined,
+    ]);
+    const stored = isKeyRecord(value) && value.key_id === keyId ? prepare(value) : undefined;
+    const found = newest(pinned, entry == null ? undefined : this.#fromLog(entry), stored);
+    if (found === undefined || found.record.account_id !== accountId) return null;
+    return { ...found.record };
   }
 
   async #lastUsed(keyId: string): Promise<string | null> {
@@ -322,18 +394,35 @@ export class KeyStore {
   /**
    * The one write path of a key change (SPEC §5): every create, roll and revoke, whoever
    * asks, ends here. It makes the change in force in this isolate at once (the pin),
-   * stores the record in KV, runs the change's own extra writes (`alsoWrite`, e.g. the
-   * account index), and writes the audit line once all of it is stored.
+   * stores the record in KV, appends it to the key change log (after KV: a change KV
+   * refused is never logged, so nothing lives in the log alone), runs the change's own
+   * extra writes (`alsoWrite`, e.g. the account index), and writes the audit line once all
+   * of it is stored. Returns the bound in force for the change, in seconds.
    */
   async #commit(
     record: KeyRecord,
     action: KeyAction,
     by: ChangeContext,
     alsoWrite?: () => Promise<unknown>,
-  ): Promise<void> {
+  ): Promise<number> {
     await this.#write(record);
+    const bound = await this.#announce(record);
     if (alsoWrite !== undefined) await alsoWrite();
     auditChange(by, action, { accountId: record.account_id, keyId: record.key_id }, this.#now());
+    return bound;
+  }
+
+  /**
+   * Appends a stored record to the change log and numbers this isolate's pin with the
+   * log's sequence, so a later change logged elsewhere wins over the pin. A log that
+   * fails costs the bound (KV's), never the change. Returns the bound in force.
+   */
+  async #announce(record: KeyRecord): Promise<number> {
+    const seq = this.#sync === undefined ? null : await this.#sync.append(record);
+    if (seq === null) return KV_BOUND_S;
+    const pinned = this.#caches.pinned.get(record.key_id, this.#now());
+    if (pinned?.record === record) pinned.seq = seq;
+    return KEY_CHANGE_BOUND_S;
   }
 
   async #write(record: KeyRecord): Promise<void> {

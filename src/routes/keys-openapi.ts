@@ -5,7 +5,8 @@
  * fails when the file drifts. Not part of the Worker: only scripts and tests import it.
  */
 import { ERRORS, type ErrorCode } from "../errors.ts";
-import { LAST_USED_PRECISION_MS, REVOCATION_BOUND_S } from "../keys/store.ts";
+import { LAST_USED_PRECISION_MS } from "../keys/store.ts";
+import { KEY_CHANGE_BOUND_S } from "../keys/sync.ts";
 import { KEY_ROUTES } from "./keys.ts";
 import type { KeyRoute } from "./keys-http.ts";
 import { BODY_LIMIT_BYTES, COMPONENT_SCHEMAS, ErrorEnvelope, KeyIdParam } from "./keys-schemas.ts";
@@ -25,7 +26,7 @@ const DESCRIPTION = [
   "- **Errors**: always the `Error` envelope, `Content-Type: application/json`, with `X-Request-Id`. Validation errors are `400` `invalid_request_error` with code `invalid_json`, `invalid_content_type` or `invalid_parameters` and a message naming the field and what to fix; unknown fields are rejected. " +
     `Bodies over ${BODY_LIMIT_BYTES} bytes answer \`413\` \`payload_too_large\`. A known path with another method answers \`405\` \`method_not_allowed\` with \`Allow\`; any other path under \`/v1/keys/\` answers \`404\` \`not_found\`.`,
   "- **Caching**: every answer is `Cache-Control: no-store`.",
-  `- **Revocation**: the revoking gateway instance refuses the key on the very next request; everywhere within ${REVOCATION_BOUND_S} s (\`revocation_propagation_seconds\`).`,
+  `- **Revocation**: the revoking gateway instance refuses the key on the very next request; every instance of every location within ${KEY_CHANGE_BOUND_S} s (\`revocation_propagation_seconds\` states the bound in force). A new key works everywhere, and a secret rolled out without grace stops everywhere, within the same bound.`,
   `- **last_used_at**: precise to ${LAST_USED_PRECISION_MS / 1000} s, written after the response.`,
   "- **Audit**: create, roll and revoke each write one structured log line (account, acting key_id, target key_id, action, time), never a secret.",
 ].join("\n");

@@ -11,7 +11,8 @@
  */
 import { ERRORS, type ErrorCode } from "../errors.ts";
 import { KEY_ID_PATTERN } from "../keys/format.ts";
-import { LAST_USED_PRECISION_MS, REVOCATION_BOUND_S } from "../keys/store.ts";
+import { KV_BOUND_S, LAST_USED_PRECISION_MS } from "../keys/store.ts";
+import { KEY_CHANGE_BOUND_S } from "../keys/sync.ts";
 import type { JsonSchema } from "./keys-validate.ts";
 
 export const NAME_MAX_CHARS = 100;
@@ -110,9 +111,9 @@ export const RevokedApiKey = {
         revocation_propagation_seconds: {
           type: "integer",
           description:
-            "Worst case, in seconds, until the revoked key fails everywhere: Workers KV propagation (~60 s) + the KV edge cache TTL (60 s) + a gateway instance's record cache (30 s). " +
+            `Worst case, in seconds, until the revoked key fails in every gateway instance of every location: ${KEY_CHANGE_BOUND_S} when the gateway's key change log took the revoke; ${KV_BOUND_S} (the Workers KV edge cache TTL + a gateway instance's record cache) in the rare case it could not, and revoking again retries the log. ` +
             "The gateway instance that answered this call already refuses the key on the very next request.",
-          example: REVOCATION_BOUND_S,
+          example: KEY_CHANGE_BOUND_S,
         },
       },
       required: ["revocation_propagation_seconds"],

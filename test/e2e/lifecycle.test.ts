@@ -6,7 +6,7 @@
  * Plus: another account's key_id is indistinguishable from an unknown one.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { REVOCATION_BOUND_S } from "../../src/keys/store.ts";
+import { KEY_CHANGE_BOUND_S } from "../../src/keys/sync.ts";
 import { expectStandard401 } from "../support/standard-401.ts";
 import { startStack, type Stack } from "../support/stack.ts";
 
@@ -94,11 +94,11 @@ describe("key lifecycle over real HTTP", () => {
     expectStandard401(stale.res, stale.text);
     expect((await api("/v1/agents", bearer(keyId, latest))).res.status).toBe(200);
 
-    // Revoke: the answer carries the global bound; the very next request is refused.
+    // Revoke: the answer carries the global bound (the key change log took it); the very next request is refused.
     const revoked = await api(`/v1/keys/${keyId}`, root.authorization, { method: "DELETE" });
     expect(revoked.res.status).toBe(200);
     expect(revoked.json.revoked_at).toEqual(expect.any(String));
-    expect(revoked.json.revocation_propagation_seconds).toBe(REVOCATION_BOUND_S);
+    expect(revoked.json.revocation_propagation_seconds).toBe(KEY_CHANGE_BOUND_S);
     const refused = await api("/v1/agents", bearer(keyId, latest));
     expectStandard401(refused.res, refused.text);
 

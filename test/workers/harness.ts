@@ -11,6 +11,7 @@ import type { VerifyPrimitives } from "../../src/auth/verify-key.ts";
 import type { Bindings } from "../../src/env.ts";
 import { LruCache } from "../../src/keys/cache.ts";
 import { createStoreCaches, KeyStore } from "../../src/keys/store.ts";
+import { createSyncView } from "../../src/keys/sync.ts";
 import { createIdentityVerifier, type IdentityVerifier } from "../../src/verify/index.ts";
 
 /**
@@ -130,7 +131,11 @@ export interface Sent {
   body: string;
 }
 
-/** A gateway app with fresh caches, a recording engine and a verifier bound to its JWKS. */
+/**
+ * A gateway app with fresh caches, a recording engine and a verifier bound to its JWKS: one
+ * simulated isolate. Its view of the key change log and its location cache are its own
+ * unless the test passes them (two gateways given one `locationCache` share a location).
+ */
 export function gateway(options: GatewayOptions = {}) {
   const bindings: TestEnv = options.env ?? env;
   const engine = options.engine ?? recordingEngine();
@@ -140,6 +145,8 @@ export function gateway(options: GatewayOptions = {}) {
     engineFetch: engine.fetch,
     caches: createStoreCaches(),
     blocked: new LruCache<number>(1000),
+    syncView: deps.syncView ?? createSyncView(),
+    locationCache: deps.locationCache ?? ownLocation(),
   });
 
   /** Sends a request; reads the body before waiting on the execution context (the pipe needs a reader). */
@@ -174,6 +181,12 @@ export function gateway(options: GatewayOptions = {}) {
 }
 
 export type Gateway = ReturnType<typeof gateway>;
+
+/** A location cache of its own, so no two test gateways share a view by accident. */
+function ownLocation(): () => Promise<Cache> {
+  const name = `location-${crypto.randomUUID()}`;
+  return () => caches.open(name);
+}
 
 export interface TestKey {
   keyId: string;
