@@ -8,6 +8,7 @@ import { GatewayError } from "./errors.ts";
 import type { KeyStore } from "./keys/store.ts";
 import type { FailureLimiter } from "./auth/rate-limit.ts";
 import { parseSigningKeys, type SigningKeySet } from "./identity/keys.ts";
+import type { OperatorGate } from "./operator/gate.ts";
 
 /** What wrangler.toml binds (see `wrangler types`). */
 export interface Bindings {
@@ -19,6 +20,14 @@ export interface Bindings {
   IDENTITY_SIGNING_KEYS?: string;
   /** Workers Rate Limiting binding counting failed authentications per client address. */
   AUTH_FAILURE_LIMITER?: RateLimit;
+  /** Cloudflare Access team domain (`<team>.cloudflareaccess.com`) guarding the operator API. */
+  ACCESS_TEAM_DOMAIN?: string;
+  /** The AUD tag of the operator API's Access application. */
+  ACCESS_AUD?: string;
+  /** Local development only: the operator API's token (.dev.vars). */
+  OPERATOR_TOKEN?: string;
+  /** `"true"` only at wrangler.toml's top level (local development): lets OPERATOR_TOKEN in. */
+  OPERATOR_TOKEN_ALLOWED?: string;
 }
 
 export interface Config {
@@ -48,6 +57,8 @@ export interface Services {
   store: KeyStore;
   limiter: FailureLimiter;
   engineFetch: typeof fetch;
+  /** Who may use the operator API (src/operator/gate.ts). */
+  operator: OperatorGate;
 }
 
 export type AppEnv = {
@@ -57,6 +68,8 @@ export type AppEnv = {
     principal: Principal;
     /** Why authentication failed, for the access log only. */
     authOutcome: string;
+    /** The operator's subject (operator API only; src/operator/gate.ts). */
+    operator: string;
   };
 };
 

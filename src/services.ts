@@ -1,12 +1,13 @@
 /**
  * The per-isolate services a request uses (config, key store, failure limiter, the
- * engine's fetch), built once per env object from the bindings and the injected
+ * engine's fetch, the operator API's gate), built once per env object from the bindings and the injected
  * dependencies. Both request paths (src/app.ts) get them here.
  */
 import { FailureLimiter } from "./auth/rate-limit.ts";
 import { type Bindings, loadConfig, type Services } from "./env.ts";
 import type { LruCache } from "./keys/cache.ts";
 import { KeyStore, type StoreCaches } from "./keys/store.ts";
+import { createOperatorGate, parseOperatorSettings } from "./operator/gate.ts";
 
 /** What tests (and the benchmark) may replace. Production uses the defaults. */
 export interface ServiceDeps {
@@ -17,6 +18,8 @@ export interface ServiceDeps {
   caches?: StoreCaches;
   blocked?: LruCache<number>;
   kvTimeoutMs?: number;
+  /** How the operator API fetches Cloudflare Access's certificates. Default: the runtime's `fetch`. */
+  accessFetch?: typeof fetch;
 }
 
 /**
@@ -34,6 +37,7 @@ export function serviceProvider(deps: ServiceDeps): (env: Bindings) => Services 
       store: new KeyStore(env.API_KEYS, { now: deps.now, caches: deps.caches, timeoutMs: deps.kvTimeoutMs }),
       limiter: new FailureLimiter(env.AUTH_FAILURE_LIMITER, { now: deps.now, blocked: deps.blocked }),
       engineFetch: deps.engineFetch ?? ((input, init) => fetch(input, init)),
+      operator: createOperatorGate(parseOperatorSettings(env), { accessFetch: deps.accessFetch }),
     };
     services.set(env, found);
     return found;

@@ -1,5 +1,5 @@
 /**
- * The Hono app: the public paths (SPEC §6), the key routes (SPEC §5) and the one error
+ * The Hono app: the public paths (SPEC §6), the key routes and the operator API (SPEC §5) and the one error
  * handler. Requests for any other path take the forwarding path of src/app.ts without
  * coming here. The catch-all below forwards what reaches it anyway: nothing in production
  * (every path `ownedByRouter` has a route), every forwarded request in a gateway built with
@@ -16,6 +16,7 @@ import { type ErrorCode, errorResponse, respondToError } from "../errors.ts";
 import { logRequest } from "../log.ts";
 import { forwardToEngine as forward } from "../proxy/forward.ts";
 import { registerKeyRoutes } from "./keys.ts";
+import { OPERATOR_PREFIX, registerOperatorRoutes } from "./operator.ts";
 import { registerHealthz, registerJwks } from "./public.ts";
 
 const STATUS_CODES: Record<number, ErrorCode> = {
@@ -47,7 +48,12 @@ function methodNotAllowed(allow: string) {
 export function ownedByRouter(path: string): boolean {
   const route = path.length > 1 && path.endsWith("/") ? path.slice(0, -1) : path;
   return (
-    route === "/healthz" || route === "/.well-known/jwks.json" || route === "/v1/keys" || route.startsWith("/v1/keys/")
+    route === "/healthz" ||
+    route === "/.well-known/jwks.json" ||
+    route === "/v1/keys" ||
+    route.startsWith("/v1/keys/") ||
+    route === OPERATOR_PREFIX ||
+    route.startsWith(`${OPERATOR_PREFIX}/`)
   );
 }
 
@@ -89,6 +95,8 @@ export function createRouter(
   app.all("/healthz", methodNotAllowed("GET, HEAD"));
   app.all("/.well-known/jwks.json", methodNotAllowed("GET, HEAD"));
 
+  // Before API-key authentication: operator calls carry no API key, and no API key gets past its gate.
+  registerOperatorRoutes(app);
   app.use(apiKeyAuth(primitives));
   registerKeyRoutes(app);
   app.all("*", function forwardToEngine(c) {
