@@ -109,7 +109,7 @@ async function withGateway<T>(options: Common, use: (client: OperatorClient) => 
 function settled(outcome: CallOutcome, client: OperatorClient, keyId?: string): Record<string, unknown> {
   if (outcome.ok) return outcome.value as Record<string, unknown>;
   const { code, message, status } = outcome.error;
-  if (code === "key_not_found") throw new CliError(`no key ${keyId ?? ""} at ${client.where}`.replace("  ", " "));
+  if (code === "key_not_found") throw new CliError(`no key ${keyId} at ${client.where}`);
   if (status === 400 && code !== "key_revoked" && code !== "key_expired") {
     throw new CliError(`${message} (${code})`, 2);
   }
