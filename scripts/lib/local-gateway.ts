@@ -77,9 +77,21 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     clearTimeout(killer);
     signalGroup(child, "SIGKILL");
   };
-  // A CLI that exits (or is interrupted) never leaves its gateway behind.
+  // A CLI that exits or is interrupted never leaves its gateway behind: the gateway runs in its
+  // own process group, which a Ctrl-C on the CLI does not reach.
   const onExit = () => signalGroup(child, "SIGKILL");
+  const onSignal = (signal: NodeJS.Signals) => {
+    signalGroup(child, "SIGKILL");
+    process.exit(signal === "SIGINT" ? 130 : 143);
+  };
+  const release = () => {
+    process.off("exit", onExit);
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  };
   process.once("exit", onExit);
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
 
   const deadline = Date.now() + (options.readyTimeoutMs ?? 90_000);
   while (Date.now() < deadline) {
@@ -91,7 +103,7 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
         startedInMs: Math.round(performance.now() - started),
         stop: async () => {
           await stop();
-          process.off("exit", onExit);
+          release();
         },
       };
     } catch {
@@ -99,7 +111,7 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     }
   }
   await stop();
-  process.off("exit", onExit);
+  release();
   const tail = redact(output.join("").split("\n").slice(-12).join("\n"));
   throw new Error(`could not start a local gateway (wrangler dev) on ${url}:\n${tail}`);
 }
