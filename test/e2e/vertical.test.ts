@@ -58,7 +58,7 @@ function expectUnauthorized(res: Response, text: string) {
   expect(res.headers.get("cache-control")).toBe("no-store");
 }
 
-describe("vertical: CLI → KV → gateway → engine", () => {
+describe("vertical: CLI → operator API → gateway → engine", () => {
   it("answers a request without a key with the byte-exact 401", async () => {
     const { res, text } = await call("/v1/agents");
     expectUnauthorized(res, text);
