@@ -1,7 +1,8 @@
 /**
  * `npm start`: the whole local stack, offline, in one command.
  *
- * 1. .dev.vars: on first run, written with a fresh EdDSA IDENTITY_SIGNING_KEYS.
+ * 1. .dev.vars: on first run, written with a fresh EdDSA IDENTITY_SIGNING_KEYS and the
+ *    OPERATOR_TOKEN the keys CLI authenticates with (scripts/lib/local-secrets.ts).
  * 2. A demo API key for account `acct_demo` in the local KV state (remembered, secret
  *    included, in .wrangler/demo-key.json, which git ignores; re-created when the state
  *    was wiped or the key revoked).
@@ -20,7 +21,6 @@ import { hashSecret } from "../src/keys/hash.ts";
 import { isKeyRecord, kvKeys } from "../src/keys/record.ts";
 import { KeyStore } from "../src/keys/store.ts";
 import { CliError, UsageError, note, out, parse, runMain } from "./lib/cli.ts";
-import { readDevVar, writeDevVar } from "./lib/dev-vars.ts";
 import { openLocalKv } from "./lib/kv-local.ts";
 import {
   DEFAULT_PERSIST_DIR,
@@ -32,7 +32,7 @@ import {
   wranglerCommand,
   wranglerEnv,
 } from "./lib/project.ts";
-import { generateSigningJwk, parseSet, serializeSet } from "./lib/signing.ts";
+import { ensureLocalSecrets } from "./lib/local-secrets.ts";
 import { startDemoEngine } from "./demo-engine.ts";
 
 const USAGE = `Usage: npm start [-- --port 8787] [--engine-port 8788] [--persist-to DIR]
@@ -70,29 +70,6 @@ async function assertPortFree(port: number, flag: string): Promise<void> {
     );
     probe.listen(port, "127.0.0.1", () => probe.close(() => resolve()));
   });
-}
-
-/** The signing key set: read from .dev.vars, or written there on first run. */
-async function ensureDevVars(): Promise<void> {
-  const current = readDevVar(DEV_VARS, "IDENTITY_SIGNING_KEYS");
-  if (current !== undefined) {
-    try {
-      parseSet(current, ".dev.vars");
-    } catch (error) {
-      throw new CliError(
-        `${error instanceof Error ? error.message : String(error)} — fix it, or delete .dev.vars to get a fresh key`,
-      );
-    }
-    return;
-  }
-  const key = await generateSigningJwk("EdDSA");
-  writeDevVar(
-    DEV_VARS,
-    "IDENTITY_SIGNING_KEYS",
-    serializeSet({ keys: [key] }),
-    "Local identity signing keys (JWK Set, private; written by npm start). Never commit.",
-  );
-  note(`Created .dev.vars with a fresh EdDSA signing key (${key.kid}).`);
 }
 
 /** A demo key that the local state still accepts, creating one if needed. */
@@ -172,7 +149,7 @@ async function main(): Promise<number> {
   await assertPortFree(port, "--port");
   await assertPortFree(enginePort, "--engine-port");
 
-  await ensureDevVars();
+  await ensureLocalSecrets(DEV_VARS);
   const demo = await ensureDemoKey(values["persist-to"]);
 
   const gatewayUrl = `http://127.0.0.1:${port}`;

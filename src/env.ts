@@ -9,6 +9,7 @@ import type { KeyStore } from "./keys/store.ts";
 import { DEFAULT_SYNC_INTERVAL_MS, MAX_SYNC_INTERVAL_MS, MIN_SYNC_INTERVAL_MS } from "./keys/sync.ts";
 import type { FailureLimiter } from "./auth/rate-limit.ts";
 import { parseSigningKeys, type SigningKeySet } from "./identity/keys.ts";
+import type { OperatorGate } from "./operator/gate.ts";
 
 /** What wrangler.toml binds (see `wrangler types`). */
 export interface Bindings {
@@ -27,6 +28,14 @@ export interface Bindings {
   KEY_CHANGES?: { idFromName(name: string): unknown };
   /** How often a location reads the key change log, in ms (src/keys/sync.ts). */
   KEY_SYNC_INTERVAL_MS?: string | number;
+  /** Cloudflare Access team domain (`<team>.cloudflareaccess.com`) guarding the operator API. */
+  ACCESS_TEAM_DOMAIN?: string;
+  /** The AUD tag of the operator API's Access application. */
+  ACCESS_AUD?: string;
+  /** Local development only: the operator API's token (.dev.vars). */
+  OPERATOR_TOKEN?: string;
+  /** `"true"` only at wrangler.toml's top level (local development): lets OPERATOR_TOKEN in. */
+  OPERATOR_TOKEN_ALLOWED?: string;
 }
 
 export interface Config {
@@ -57,6 +66,8 @@ export interface Services {
   store: KeyStore;
   limiter: FailureLimiter;
   engineFetch: typeof fetch;
+  /** Who may use the operator API (src/operator/gate.ts). */
+  operator: OperatorGate;
 }
 
 export type AppEnv = {
@@ -66,6 +77,8 @@ export type AppEnv = {
     principal: Principal;
     /** Why authentication failed, for the access log only. */
     authOutcome: string;
+    /** The operator's subject (operator API only; src/operator/gate.ts). */
+    operator: string;
   };
 };
 

@@ -1,7 +1,7 @@
 /**
  * The per-isolate services a request uses (config, key store, failure limiter, the
- * engine's fetch), built once per env object from the bindings and the injected
- * dependencies. Both request paths (src/app.ts) get them here.
+ * engine's fetch, the operator API's gate), built once per env object from the bindings and
+ * the injected dependencies. The HTTP pipeline and the KeyAdmin entrypoint get them here.
  */
 import { FailureLimiter } from "./auth/rate-limit.ts";
 import { type Bindings, loadConfig, type Services } from "./env.ts";
@@ -10,6 +10,7 @@ import type { ChangeLogApi } from "./keys/change-log.ts";
 import { changeLogFrom } from "./keys/change-log-object.ts";
 import { KeyStore, KV_BOUND_S, type StoreCaches } from "./keys/store.ts";
 import { KeySync, type SyncView } from "./keys/sync.ts";
+import { createOperatorGate, parseOperatorSettings } from "./operator/gate.ts";
 
 /** The named Cache API cache a location's isolates share the change log view through. */
 export const LOCATION_CACHE_NAME = "nixflex-key-changes";
@@ -29,6 +30,8 @@ export interface ServiceDeps {
   locationCache?: () => Promise<Cache>;
   /** This isolate's view of the log. Default: module scope. */
   syncView?: SyncView;
+  /** How the operator API fetches Cloudflare Access's certificates. Default: the runtime's `fetch`. */
+  accessFetch?: typeof fetch;
 }
 
 /**
@@ -55,6 +58,7 @@ export function serviceProvider(deps: ServiceDeps): (env: Bindings) => Services 
       store: new KeyStore(env.API_KEYS, { now: deps.now, caches: deps.caches, timeoutMs: deps.kvTimeoutMs, sync }),
       limiter: new FailureLimiter(env.AUTH_FAILURE_LIMITER, { now: deps.now, blocked: deps.blocked }),
       engineFetch: deps.engineFetch ?? ((input, init) => fetch(input, init)),
+      operator: createOperatorGate(parseOperatorSettings(env), { accessFetch: deps.accessFetch }),
     };
     services.set(env, found);
     return found;

@@ -40,9 +40,10 @@ export function wranglerEnv(extra: Record<string, string> = {}): NodeJS.ProcessE
     FORCE_COLOR: "0",
     ...extra,
   };
-  // wrangler.toml declares IDENTITY_SIGNING_KEYS a required secret, which makes wrangler read
-  // it from process.env too: a stray value there must not override the one we hand it.
+  // wrangler.toml declares IDENTITY_SIGNING_KEYS and OPERATOR_TOKEN required secrets, which makes
+  // wrangler read them from process.env too: a stray value there must not override the one we hand it.
   delete env.IDENTITY_SIGNING_KEYS;
+  delete env.OPERATOR_TOKEN;
   return env;
 }
 

@@ -92,15 +92,27 @@ export async function callKeyRoute(route: KeyRoute, call: KeyCall, input: unknow
   }
 }
 
-/** The Hono handler of a route: the request's key_id and input, in the caller's account. */
-export function serve(route: KeyRoute): (c: Context<AppEnv>) => Promise<Response> {
+/** Who acts in a request to `/v1/keys`: the API key that authenticated it, in its own account. */
+function callerAccount(c: Context<AppEnv>): KeyCall {
+  const principal = c.var.principal;
+  return {
+    store: c.var.services.store,
+    accountId: principal.accountId,
+    change: { actor: { type: "api_key", keyId: principal.keyId }, requestId: c.var.requestId },
+  };
+}
+
+/**
+ * The Hono handler of a route: the request's key_id and input, in the account and on
+ * behalf of whom `callOf` says (default: the API key's own account). The operator API
+ * (operator.ts) serves the same routes with its own `callOf`.
+ */
+export function serve(
+  route: KeyRoute,
+  callOf: (c: Context<AppEnv>) => KeyCall | Promise<KeyCall> = callerAccount,
+): (c: Context<AppEnv>) => Promise<Response> {
   return async function keyRouteHandler(c) {
-    const principal = c.var.principal;
-    const call: KeyCall = {
-      store: c.var.services.store,
-      accountId: principal.accountId,
-      change: { actor: { type: "api_key", keyId: principal.keyId }, requestId: c.var.requestId },
-    };
+    const call = await callOf(c);
     const readInput = () =>
       route.input?.in === "body"
         ? readJson(c.req.raw)

@@ -22,13 +22,13 @@ import { rollKey } from "./v1_keys_rollKey.ts";
 export const KEY_ROUTES = [createKey, listKeys, getKey, revokeKey, rollKey] as readonly KeyRoute[];
 
 /** Hono's form of an OpenAPI path template: `/v1/keys/{key_id}` → `/v1/keys/:key_id`. */
-const routingPath = (template: string): string => template.replace(/\{(\w+)\}/g, ":$1");
+export const routingPath = (template: string): string => template.replace(/\{(\w+)\}/g, ":$1");
 
-/** `Allow` for each routing path, e.g. `/v1/keys/:key_id` → `GET, HEAD, DELETE`. */
-function allowedMethods(): Map<string, string> {
+/** `Allow` for each routing path of `routes`, e.g. `/v1/keys/:key_id` → `GET, HEAD, DELETE`. */
+export function allowedMethods(routes: readonly Pick<KeyRoute, "method" | "path">[]): Map<string, string> {
   const order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
   const byPath = new Map<string, string[]>();
-  for (const route of KEY_ROUTES) {
+  for (const route of routes) {
     const methods = byPath.get(routingPath(route.path)) ?? [];
     // Hono answers HEAD with the GET handler (RFC 9110 §9.3.2).
     methods.push(...(route.method === "get" ? ["GET", "HEAD"] : [route.method.toUpperCase()]));
@@ -44,7 +44,7 @@ function allowedMethods(): Map<string, string> {
  */
 export function registerKeyRoutes(app: Hono<AppEnv>): void {
   for (const route of KEY_ROUTES) app.on(route.method.toUpperCase(), routingPath(route.path), serve(route));
-  for (const [path, allow] of allowedMethods()) {
+  for (const [path, allow] of allowedMethods(KEY_ROUTES)) {
     app.all(path, function methodNotAllowed(c) {
       return errorResponse("method_not_allowed", c.var.requestId, { headers: { Allow: allow } });
     });

@@ -1,7 +1,8 @@
 /**
  * The Hono app, the gateway's one request pipeline: request id → access log → services →
- * the public paths (SPEC §6) → authentication → the key routes (SPEC §5) → the catch-all,
- * which forwards every other path to the engine (SPEC §4); one error handler.
+ * the public paths (SPEC §6) → the operator API (SPEC §5, its own authentication) →
+ * authentication → the key routes (SPEC §5) → the catch-all, which forwards every other
+ * path to the engine (SPEC §4); one error handler.
  */
 import type { Context, ErrorHandler } from "hono";
 import { Hono } from "hono/tiny";
@@ -14,6 +15,7 @@ import { type ErrorCode, errorResponse, respondToError } from "../errors.ts";
 import { logRequest } from "../log.ts";
 import { forwardToEngine as forward } from "../proxy/forward.ts";
 import { registerKeyRoutes } from "./keys.ts";
+import { registerOperatorRoutes } from "./operator.ts";
 import { registerHealthz, registerJwks } from "./public.ts";
 
 const STATUS_CODES: Record<number, ErrorCode> = {
@@ -75,6 +77,8 @@ export function createRouter(
   app.all("/healthz", methodNotAllowed("GET, HEAD"));
   app.all("/.well-known/jwks.json", methodNotAllowed("GET, HEAD"));
 
+  // Before API-key authentication: operator calls carry no API key, and no API key gets past its gate.
+  registerOperatorRoutes(app);
   app.use(apiKeyAuth(primitives));
   registerKeyRoutes(app);
   app.all("*", function forwardToEngine(c) {

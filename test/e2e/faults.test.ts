@@ -313,7 +313,8 @@ describe("faults: a gateway with a malformed setting", () => {
   });
 
   it("fails closed with 500 configuration_error on every path and never forwards", async () => {
-    const key = await stack.createKey("acct_config");
+    // Seeded into KV directly: this gateway answers the operator API with the same 500.
+    const key = await stack.seedKey("acct_config");
     for (const path of ["/healthz", "/.well-known/jwks.json", "/v1/agents", "/v1/keys"]) {
       const res = await fetch(`${stack.gatewayUrl}${path}`, { headers: { authorization: key.authorization } });
       expect(res.status).toBe(500);

@@ -17,16 +17,16 @@ export interface ScriptResult {
 
 const ANSI = /\u001b\[[0-9;]*m/g;
 
-/** `node scripts/<script>.ts ...args`, optionally fed `input` on stdin. */
+/** `node scripts/<script>.ts ...args`, optionally fed `input` on stdin, with `env` added to its environment. */
 export function runScript(
   script: string,
   args: string[],
-  options: { input?: string; cwd?: string } = {},
+  options: { input?: string; cwd?: string; env?: Record<string, string> } = {},
 ): Promise<ScriptResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(PROJECT_ROOT, "scripts", `${script}.ts`), ...args], {
       cwd: options.cwd ?? PROJECT_ROOT,
-      env: wranglerEnv(),
+      env: wranglerEnv(options.env),
       stdio: ["pipe", "pipe", "pipe"],
     });
     let stdout = "";

@@ -1,11 +1,11 @@
 /**
  * The real local stack for end-to-end tests: a real `wrangler dev` gateway and an engine
- * on free loopback ports, with their own temp KV state and signing keys, plus the keys
- * CLI pointed at that same state.
+ * on free loopback ports, with their own temp KV state, signing keys and operator token,
+ * plus the keys CLI pointed at that gateway.
  *
  * ```ts
  * const stack = await startStack();                 // demo engine (scripts/demo-engine.ts) in its own process
- * const key = await stack.createKey("acct_1");      // through `npm run keys -- create … --json`
+ * const key = await stack.createKey("acct_1");      // `npm run keys -- create … --json`, through the gateway's operator API
  * await fetch(`${stack.gatewayUrl}/v1/x`, { headers: { authorization: key.authorization } });
  * await stack.stop();                               // also runs at process exit if a test forgot
  * ```
@@ -18,11 +18,14 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freeLoopbackPort } from "../../scripts/lib/local-gateway.ts";
+import { openLocalKv } from "../../scripts/lib/kv-local.ts";
+import { generateOperatorToken } from "../../scripts/lib/local-secrets.ts";
 import { PROJECT_ROOT, WRANGLER_CONFIG, wranglerCommand, wranglerEnv } from "../../scripts/lib/project.ts";
 import { generateSigningJwk, serializeSet } from "../../scripts/lib/signing.ts";
+import { KeyStore } from "../../src/keys/store.ts";
 import { runScript, type ScriptResult } from "./run.ts";
 
 export type EngineHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -54,10 +57,19 @@ export interface Stack {
   persistDir: string;
   /** The IDENTITY_SIGNING_KEYS the gateway runs with (private; for tests that sign or compare). */
   signingKeys: string;
-  /** Runs `scripts/keys.ts ARGS --persist-to <persistDir>` (unless ARGS say --remote or --persist-to). */
+  /** The gateway's .dev.vars stand-in (`--env-file`): its signing keys and OPERATOR_TOKEN. */
+  envFile: string;
+  /** The local operator token this gateway accepts. */
+  operatorToken: string;
+  /** Runs `scripts/keys.ts ARGS` against this gateway (`--gateway`, `--dev-vars`; unless ARGS say --remote or --gateway). */
   keys(args: string[]): Promise<KeysResult>;
   /** Creates a key through the CLI; throws with the CLI's stderr when it fails. */
   createKey(accountId: string, name?: string): Promise<CreatedKey>;
+  /**
+   * Writes a key straight into this gateway's KV state, as `npm start` seeds its demo key:
+   * for a gateway that cannot take the operator call (a misconfigured one answers 500 to all).
+   */
+  seedKey(accountId: string, name?: string): Promise<CreatedKey>;
   /** Everything `wrangler dev` printed so far (stdout + stderr). */
   gatewayLog(): string;
   /** wrangler's own debug log files of this gateway (WRANGLER_LOG_PATH), concatenated. */
@@ -128,17 +140,7 @@ async function stopChild(child: ChildProcess | undefined): Promise<void> {
 }
 
 /** A free loopback port (closed again at once; the OS does not hand it out again right away). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createNetServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export const freePort = freeLoopbackPort;
 
 function capture(child: ChildProcess, sink: string[]): void {
   child.stdout?.setEncoding("utf8").on("data", (chunk: string) => sink.push(chunk.replace(ANSI, "")));
@@ -203,9 +205,12 @@ async function waitForGateway(url: string, gateway: ChildProcess, log: string[],
   throw new Error(`wrangler dev did not answer ${url}/healthz within ${timeoutMs} ms:\n${log.join("")}`);
 }
 
-function runKeys(args: string[], persistDir: string): Promise<ScriptResult> {
+/** The keys CLI aimed at this stack's gateway, with its token file (unless ARGS name another gateway). */
+function runKeys(args: string[], target: { gatewayUrl: string; envFile: string; persistDir: string }) {
   const full = [...args];
-  if (!args.includes("--remote") && !args.includes("--persist-to")) full.push("--persist-to", persistDir);
+  if (!args.includes("--remote") && !args.includes("--gateway")) {
+    full.push("--gateway", target.gatewayUrl, "--dev-vars", target.envFile, "--persist-to", target.persistDir);
+  }
   return runScript("keys", full);
 }
 
@@ -261,8 +266,14 @@ export async function startStack(options: StartStackOptions = {}): Promise<Stack
     const signingKeys = env.IDENTITY_SIGNING_KEYS ?? serializeSet({ keys: [await generateSigningJwk("EdDSA")] });
     delete env.IDENTITY_SIGNING_KEYS;
     const envFile = join(dir, "gateway.env");
-    // Single-quoted: dotenv keeps the JSON verbatim. The file replaces .dev.vars for this gateway.
-    writeFileSync(envFile, `IDENTITY_SIGNING_KEYS='${signingKeys.replace(/'/g, "")}'\n`, { mode: 0o600 });
+    const operatorToken = generateOperatorToken();
+    // Single-quoted: dotenv keeps the JSON verbatim. The file replaces .dev.vars for this gateway
+    // (and is the keys CLI's --dev-vars: its OPERATOR_TOKEN).
+    writeFileSync(
+      envFile,
+      `IDENTITY_SIGNING_KEYS='${signingKeys.replace(/'/g, "")}'\nOPERATOR_TOKEN='${operatorToken}'\n`,
+      { mode: 0o600 },
+    );
 
     const vars = { ENGINE_URL: engineUrl, ...env };
     const args = ["dev", "--config", WRANGLER_CONFIG, "--ip", "127.0.0.1", "--port", String(gatewayPort)];
@@ -281,11 +292,13 @@ export async function startStack(options: StartStackOptions = {}): Promise<Stack
     capture(gateway, gatewayLog);
     await waitForGateway(gatewayUrl, gateway, gatewayLog, options.readyTimeoutMs ?? 90_000);
 
-    const keys = (args: string[]) => runKeys(args, persistDir);
+    const keys = (args: string[]) => runKeys(args, { gatewayUrl, envFile, persistDir });
     return {
       gatewayUrl,
       engineUrl,
       persistDir,
+      envFile,
+      operatorToken,
       signingKeys,
       keys,
       async createKey(accountId, name = "e2e key") {
@@ -296,6 +309,20 @@ export async function startStack(options: StartStackOptions = {}): Promise<Stack
         const keyId = result.json.key_id as string;
         const secret = result.json.key_secret as string;
         return { keyId, secret, authorization: `Bearer ${keyId}:${secret}`, key: result.json };
+      },
+      async seedKey(accountId, name = "seeded key") {
+        const local = await openLocalKv({ persistTo: persistDir });
+        try {
+          const { key, secret } = await new KeyStore(local.kv).create(accountId, { name, expiresAt: null });
+          return {
+            keyId: key.key_id,
+            secret,
+            authorization: `Bearer ${key.key_id}:${secret}`,
+            key: { ...key, key_secret: secret },
+          };
+        } finally {
+          await local.close();
+        }
       },
       gatewayLog: () => gatewayLog.join(""),
       gatewayDebugLog: () => {
