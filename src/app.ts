@@ -22,7 +22,7 @@ import { respondToError } from "./errors.ts";
 import { logRequest } from "./log.ts";
 import { forwardToEngine } from "./proxy/forward.ts";
 import { createRouter, ownedByRouter } from "./routes/router.ts";
-import { type ServiceDeps, serviceProvider } from "./services.ts";
+import { type ServiceDeps, type ServiceProvider, serviceProvider } from "./services.ts";
 
 /** What tests (and the benchmark) may replace. Production uses the defaults. */
 export interface AppDeps extends ServiceDeps {
@@ -32,6 +32,8 @@ export interface AppDeps extends ServiceDeps {
    * test turns it on to show both paths answer alike.
    */
   forwardThroughRouter?: boolean;
+  /** A provider shared with other entrypoints of the isolate (src/index.ts); default: one of its own from `deps`. */
+  servicesFor?: ServiceProvider;
 }
 
 /** The Worker: `fetch` for the runtime, `routes` for the route-table tests. */
@@ -42,7 +44,7 @@ export interface Gateway {
 
 /** Builds the gateway. */
 export function createApp(deps: AppDeps = {}): Gateway {
-  const servicesFor = serviceProvider(deps);
+  const servicesFor = deps.servicesFor ?? serviceProvider(deps);
   const router = createRouter(servicesFor, deps.primitives);
   const viaRouter = deps.forwardThroughRouter === true;
 
