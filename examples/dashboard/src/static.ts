@@ -19,7 +19,8 @@ h2 { font-size: 1.15rem; margin: 1.5rem 0 0.5rem; }
 section.card, dialog { background: #fff; border: 1px solid #d7dbe0; border-radius: 8px; padding: 1rem 1.25rem; }
 dialog { max-width: 32rem; }
 dialog::backdrop { background: rgba(20, 33, 61, 0.45); }
-form.create { display: flex; gap: 1rem; align-items: flex-end; flex-wrap: wrap; }
+form.create { display: flex; gap: 1rem; align-items: flex-start; flex-wrap: wrap; }
+form.create > button { margin-top: 1.6rem; }
 .field { display: flex; flex-direction: column; gap: 0.25rem; }
 .field .hint { font-size: 0.8rem; color: #555; max-width: 22rem; }
 input, select { font: inherit; padding: 0.4rem 0.5rem; border: 1px solid #9aa3ad; border-radius: 4px; }
