@@ -34,6 +34,7 @@ table { width: 100%; border-collapse: collapse; background: #fff; border: 1px so
 caption { text-align: left; padding: 0.5rem 0; color: #444; }
 th, td { text-align: left; padding: 0.5rem 0.6rem; border-bottom: 1px solid #e6e8eb; font-size: 0.92rem; vertical-align: middle; }
 th { background: #eef0f3; }
+td time { white-space: nowrap; }
 code { font-family: ui-monospace, monospace; font-size: 0.85rem; }
 .status { padding: 0.1rem 0.5rem; border-radius: 999px; font-size: 0.8rem; font-weight: 600; }
 .status.active { background: #dcf5e3; color: #17602d; }
