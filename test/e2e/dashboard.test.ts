@@ -214,7 +214,7 @@ describe("the API Keys page in Chromium", () => {
     expect((await callGateway(rolledId, second)).status).toBe(200);
   });
 
-  it("a form posted from another origin changes nothing (403)", async () => {
+  it("a form posted from another origin, or from no page at all, changes nothing (403); a non-form body 415", async () => {
     const res = await fetch(`${dashboard}/keys`, {
       method: "POST",
       headers: { "content-type": "application/x-www-form-urlencoded", origin: "https://evil.example" },
@@ -222,8 +222,36 @@ describe("the API Keys page in Chromium", () => {
       redirect: "manual",
     });
     expect(res.status).toBe(403);
+    // No Origin and no Sec-Fetch-Site (not a browser form of ours) is refused the same way.
+    const bare = await fetch(`${dashboard}/keys`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: "name=forged",
+      redirect: "manual",
+    });
+    expect(bare.status).toBe(403);
+    // A body that is not a form skips no check: it is refused before anything runs.
+    const json = await fetch(`${dashboard}/keys/nxf_00000000000000000000000000000000/revoke`, {
+      method: "POST",
+      headers: { "content-type": "application/json", origin: dashboard },
+      body: "{}",
+    });
+    expect(json.status).toBe(415);
     await page.goto(`${dashboard}/keys`);
     expect(await page.locator("tbody tr", { hasText: "forged" }).count()).toBe(0);
     await screenshot("list");
+  });
+
+  it("a hostile key name is shown as text, never run as markup", async () => {
+    const name = `<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>"'&`;
+    await page.goto(`${dashboard}/keys`);
+    await page.getByLabel("Name").fill(name);
+    await page.getByRole("button", { name: "Create key" }).click();
+    await page.getByRole("heading", { name: "Copy the secret now" }).waitFor();
+    expect(await page.locator("main strong").first().textContent()).toBe(name);
+    await page.goto(`${dashboard}/keys`);
+    expect(await page.locator("tbody tr td:first-child").first().textContent()).toBe(name);
+    expect(await page.evaluate(() => (window as { __pwned?: number }).__pwned)).toBeUndefined();
+    expect(await page.locator("main img").count()).toBe(0);
   });
 });
