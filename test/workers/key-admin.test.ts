@@ -135,6 +135,28 @@ describe("KeyAdmin over a service binding: every method", () => {
   });
 });
 
+describe("KeyAdmin and HTTP in one isolate", () => {
+  it("a revoke in the dashboard is refused at once by the deployed entry's HTTP path, even while it holds the key in cache", async () => {
+    const account = uniqueAccount();
+    const key = await created(account);
+    const viaHttp = () =>
+      SELF.fetch("https://api.nixflex.com/v1/keys", {
+        headers: {
+          authorization: `Bearer ${key.key_id}:${key.key_secret}`,
+          "cf-connecting-ip": `203.0.113.${Math.floor(Math.random() * 250)}`,
+        },
+      });
+    const before = await viaHttp();
+    expect(before.status).toBe(200);
+    await before.arrayBuffer();
+    const revoked = await admin.revoke(by(account), key.key_id);
+    expect(revoked.ok).toBe(true);
+    const after = await viaHttp();
+    expect(after.status).toBe(401);
+    expect(await after.text()).toBe(STANDARD_401);
+  });
+});
+
 describe("KeyAdmin: the audit line names the dashboard user", () => {
   it("create, roll and revoke each write one audit line with actor dashboard_user:<id> and the call's request id", async () => {
     const account = uniqueAccount();
