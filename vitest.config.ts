@@ -42,6 +42,9 @@ export default defineConfig({
                 TEST_ES256_SIGNING_KEYS: JSON.stringify({ keys: [ec, ed] }),
                 FUZZ_RUNS: process.env.FUZZ_RUNS ?? "",
               },
+              // The dashboard's way in (key-admin.test.ts): a real service binding to the gateway's own
+              // named entrypoint, as examples/dashboard/wrangler.toml declares it.
+              serviceBindings: { KEY_ADMIN: { name: "nixflex-gateway", entrypoint: "KeyAdmin" } },
             },
           }),
         ],

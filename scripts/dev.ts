@@ -9,9 +9,12 @@
  * 3. The demo engine (scripts/demo-engine.ts) on 127.0.0.1:8788, verifying every request
  *    with the shipped verifier against the gateway's JWKS.
  * 4. `wrangler dev` on 127.0.0.1:8787; once /healthz answers, a ready-to-paste curl line.
- * Ctrl-C stops both.
+ * 5. The example dashboard (examples/dashboard) in a second `wrangler dev` on 127.0.0.1:8789,
+ *    bound to the gateway's KeyAdmin entrypoint through the local dev registry (one session
+ *    with both configs would give only the first Worker a port); its URL beside the curl line.
+ * Ctrl-C stops all three.
  *
- *   npm start [-- --port 8787] [--engine-port 8788] [--persist-to DIR]
+ *   npm start [-- --port 8787] [--engine-port 8788] [--dashboard-port 8789] [--persist-to DIR]
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -35,16 +38,21 @@ import {
 import { ensureLocalSecrets } from "./lib/local-secrets.ts";
 import { startDemoEngine } from "./demo-engine.ts";
 
-const USAGE = `Usage: npm start [-- --port 8787] [--engine-port 8788] [--persist-to DIR]
+const USAGE = `Usage: npm start [-- --port 8787] [--engine-port 8788] [--dashboard-port 8789] [--persist-to DIR]
 
-Starts the demo engine and \`wrangler dev\` (local mode, no internet needed), creating
-.dev.vars and a demo key for account acct_demo on first run, and prints a curl line.
-  --port N          the gateway's port (default 8787)
-  --engine-port N   the demo engine's port (default 8788); ENGINE_URL follows it
-  --persist-to DIR  local state directory (default .wrangler/state, as wrangler dev)
-Ctrl-C stops both.`;
+Starts the demo engine, the gateway and the example dashboard (\`wrangler dev\`, local mode,
+no internet needed), creating .dev.vars and a demo key for account acct_demo on first run,
+and prints a curl line and the dashboard's URL.
+  --port N            the gateway's port (default 8787)
+  --engine-port N     the demo engine's port (default 8788); ENGINE_URL follows it
+  --dashboard-port N  the example dashboard's port (default 8789)
+  --persist-to DIR    local state directory (default .wrangler/state, as wrangler dev)
+Ctrl-C stops all three.`;
 
 const DEMO_ACCOUNT = "acct_demo";
+const DASHBOARD_CONFIG = join(PROJECT_ROOT, "examples", "dashboard", "wrangler.toml");
+// This checkout's own dev registry: the dashboard binds to this gateway, never another checkout's.
+const DEV_REGISTRY = join(PROJECT_ROOT, ".wrangler", "dev-registry");
 const READY_TIMEOUT_MS = 60_000;
 const started = performance.now();
 
@@ -115,26 +123,29 @@ async function ensureDemoKey(persistTo: string | undefined): Promise<DemoKey> {
   }
 }
 
-async function waitForHealthz(url: string, gateway: ChildProcess): Promise<void> {
+/** Waits for a 2xx from `url` (the gateway's /healthz; the dashboard's list, which needs its binding). */
+async function waitForOk(url: string, child: ChildProcess, what: string): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (Date.now() < deadline) {
-    if (gateway.exitCode !== null || gateway.signalCode !== null)
-      throw new CliError("wrangler dev exited before the gateway was ready (see its output above)");
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new CliError(`wrangler dev exited before the ${what} was ready (see its output above)`);
     try {
-      const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1_000) });
+      const res = await fetch(url, { signal: AbortSignal.timeout(3_000) });
+      await res.arrayBuffer();
       if (res.ok) return;
     } catch {
       // not listening yet
     }
     await new Promise((resolve) => setTimeout(resolve, 150));
   }
-  throw new CliError(`the gateway did not answer ${url}/healthz within ${READY_TIMEOUT_MS / 1000} s`);
+  throw new CliError(`the ${what} did not answer ${url} within ${READY_TIMEOUT_MS / 1000} s`);
 }
 
 async function main(): Promise<number> {
   const { values, positionals } = parse(process.argv.slice(2), {
     port: { type: "string" },
     "engine-port": { type: "string" },
+    "dashboard-port": { type: "string" },
     "persist-to": { type: "string" },
     help: { type: "boolean", short: "h" },
   });
@@ -145,9 +156,12 @@ async function main(): Promise<number> {
   if (positionals.length > 0) throw new UsageError("npm start takes no positional arguments");
   const port = portOption(values.port, 8787, "--port");
   const enginePort = portOption(values["engine-port"], 8788, "--engine-port");
-  if (port === enginePort) throw new UsageError("--port and --engine-port must differ");
+  const dashboardPort = portOption(values["dashboard-port"], 8789, "--dashboard-port");
+  if (new Set([port, enginePort, dashboardPort]).size < 3)
+    throw new UsageError("--port, --engine-port and --dashboard-port must differ");
   await assertPortFree(port, "--port");
   await assertPortFree(enginePort, "--engine-port");
+  await assertPortFree(dashboardPort, "--dashboard-port");
 
   await ensureLocalSecrets(DEV_VARS);
   const demo = await ensureDemoKey(values["persist-to"]);
@@ -158,39 +172,59 @@ async function main(): Promise<number> {
   const args = ["dev", "--config", WRANGLER_CONFIG, "--ip", "127.0.0.1", "--port", String(port)];
   args.push("--var", `ENGINE_URL:${engine.url}`, "--show-interactive-dev-session=false");
   if (values["persist-to"] !== undefined) args.push("--persist-to", persistRoot(values["persist-to"]));
-  const [file, argv] = wranglerCommand(args);
-  const gateway = spawn(file, argv, { cwd: PROJECT_ROOT, env: wranglerEnv(), stdio: ["ignore", "inherit", "inherit"] });
+  const dashboardUrl = `http://127.0.0.1:${dashboardPort}`;
+  const dashboardArgs = ["dev", "--config", DASHBOARD_CONFIG, "--ip", "127.0.0.1", "--port", String(dashboardPort)];
+  dashboardArgs.push("--var", `API_BASE_URL:${gatewayUrl}`, "--show-interactive-dev-session=false");
+  // Two sessions starting at once would both pick the inspector's default port 9229; 0 = any free port.
+  args.push("--inspector-port", "0");
+  dashboardArgs.push("--inspector-port", "0");
+  const startWrangler = (wranglerArgs: string[]) => {
+    const [file, argv] = wranglerCommand(wranglerArgs);
+    const env = wranglerEnv({ WRANGLER_REGISTRY_PATH: DEV_REGISTRY });
+    return spawn(file, argv, { cwd: PROJECT_ROOT, env, stdio: ["ignore", "inherit", "inherit"] });
+  };
+  const gateway = startWrangler(args);
+  const dashboard = startWrangler(dashboardArgs);
 
   let stopping = false;
   const stop = (code: number) => {
     if (stopping) return;
     stopping = true;
-    const killer = setTimeout(() => gateway.kill("SIGKILL"), 5_000);
-    const finish = () => {
+    const running = [gateway, dashboard].filter((child) => child.exitCode === null && child.signalCode === null);
+    const killer = setTimeout(() => {
+      for (const child of running) child.kill("SIGKILL");
+    }, 5_000);
+    void Promise.all(
+      running.map((child) => {
+        const exited = new Promise((resolve) => child.once("exit", resolve));
+        child.kill("SIGINT");
+        return exited;
+      }),
+    ).then(() => {
       clearTimeout(killer);
       void engine.close().then(() => process.exit(code));
-    };
-    if (gateway.exitCode !== null || gateway.signalCode !== null) finish();
-    else {
-      gateway.once("exit", finish);
-      gateway.kill("SIGINT");
-    }
+    });
   };
   process.on("SIGINT", () => stop(0));
   process.on("SIGTERM", () => stop(0));
-  gateway.once("exit", (code) => {
-    if (!stopping) {
-      note(`wrangler dev exited (${code ?? "signal"}); stopping the demo engine.`);
-      stop(code ?? 1);
-    }
-  });
+  for (const [child, what] of [
+    [gateway, "gateway"],
+    [dashboard, "dashboard"],
+  ] as const) {
+    child.once("exit", (code) => {
+      if (!stopping) {
+        note(`wrangler dev (${what}) exited (${code ?? "signal"}); stopping the rest.`);
+        stop(code ?? 1);
+      }
+    });
+  }
 
   const authorization = `Bearer ${demo.key_id}:${demo.key_secret}`;
   const body = '{"hello":"nixflex"}';
   let probe: Response;
   let probeText: string;
   try {
-    await waitForHealthz(gatewayUrl, gateway);
+    await waitForOk(`${gatewayUrl}/healthz`, gateway, "gateway");
     probe = await fetch(`${gatewayUrl}/v1/echo`, {
       method: "POST",
       headers: { authorization, "content-type": "application/json" },
@@ -198,10 +232,12 @@ async function main(): Promise<number> {
       signal: AbortSignal.timeout(15_000),
     });
     probeText = await probe.text();
+    await waitForOk(`${dashboardUrl}/keys`, dashboard, "dashboard");
   } catch (error) {
     // Never leave wrangler running behind a failed start.
     stopping = true;
     gateway.kill("SIGKILL");
+    dashboard.kill("SIGKILL");
     await engine.close();
     throw error;
   }
@@ -218,8 +254,9 @@ async function main(): Promise<number> {
     "",
     `  curl -sS ${gatewayUrl}/v1/echo -H 'Authorization: ${authorization}' -H 'Content-Type: application/json' -d '${body}'`,
     "",
+    `Dashboard:  ${dashboardUrl}/keys  (API Keys of ${DEMO_ACCOUNT}, as a local stand-in user; no sign-in)`,
     `More keys:  npm run keys -- create --account ${DEMO_ACCOUNT} --name "My key"`,
-    "Ctrl-C stops the gateway and the engine.",
+    "Ctrl-C stops the gateway, the dashboard and the engine.",
     "",
   ];
   if (probe.status !== 200) {

@@ -9,11 +9,13 @@ import type { ExecutionContext, Hono } from "hono";
 import type { VerifyPrimitives } from "./auth/verify-key.ts";
 import type { AppEnv, Bindings } from "./env.ts";
 import { createRouter } from "./routes/router.ts";
-import { type ServiceDeps, serviceProvider } from "./services.ts";
+import { type ServiceDeps, type ServiceProvider, serviceProvider } from "./services.ts";
 
 /** What tests (and the benchmark) may replace. Production uses the defaults. */
 export interface AppDeps extends ServiceDeps {
   primitives?: VerifyPrimitives;
+  /** A provider shared with other entrypoints of the isolate (src/index.ts); default: one of its own from `deps`. */
+  servicesFor?: ServiceProvider;
 }
 
 /** The Worker: `fetch` for the runtime, `routes` for the route-table tests. */
@@ -24,7 +26,7 @@ export interface Gateway {
 
 /** Builds the gateway. */
 export function createApp(deps: AppDeps = {}): Gateway {
-  const router = createRouter(serviceProvider(deps), deps.primitives);
+  const router = createRouter(deps.servicesFor ?? serviceProvider(deps), deps.primitives);
   return {
     routes: router.routes,
     fetch: (request, env, ctx) => Promise.resolve(router.fetch(request, env, ctx)),

@@ -34,13 +34,16 @@ export interface ServiceDeps {
   accessFetch?: typeof fetch;
 }
 
+/** Hands out the services of an env (see `serviceProvider`). */
+export type ServiceProvider = (env: Bindings) => Services | Promise<Services>;
+
 /**
  * Returns the services for an env: parsed and built on its first request, then reused
  * (workerd hands every request of an isolate the same env object). Throws the cached
  * `configuration_error` when a setting is bad, and waits for the signing keys to be
  * imported and checked on the first requests.
  */
-export function serviceProvider(deps: ServiceDeps): (env: Bindings) => Services | Promise<Services> {
+export function serviceProvider(deps: ServiceDeps): ServiceProvider {
   const services = new WeakMap<Bindings, Services>();
   const build = (env: Bindings): Services => {
     const config = loadConfig(env);
@@ -69,3 +72,10 @@ export function serviceProvider(deps: ServiceDeps): (env: Bindings) => Services 
     return found.config.signing.check().then(() => found);
   };
 }
+
+/**
+ * The deployed Worker's provider, one per isolate: the HTTP gateway (src/index.ts) and the
+ * `KeyAdmin` entrypoint share it, so an RPC call and a request see the same parsed config
+ * and the same key store.
+ */
+export const isolateServices: ServiceProvider = serviceProvider({});

@@ -87,9 +87,14 @@ export async function callKeyRoute(route: KeyRoute, call: KeyCall, input: unknow
     return { ok: true, status: answer.status, value: answer.body };
   } catch (error) {
     if (!(error instanceof GatewayError)) throw error;
-    const { status, type } = ERRORS[error.code];
-    return { ok: false, error: { status, type, code: error.code, message: error.publicMessage } };
+    return keyErrorOutcome(error);
   }
+}
+
+/** A `GatewayError` as the failed `KeyOutcome`: the envelope's fields (SPEC §7) as a value. */
+export function keyErrorOutcome(error: GatewayError): Extract<KeyOutcome, { ok: false }> {
+  const { status, type } = ERRORS[error.code];
+  return { ok: false, error: { status, type, code: error.code, message: error.publicMessage } };
 }
 
 /** Who acts in a request to `/v1/keys`: the API key that authenticated it, in its own account. */

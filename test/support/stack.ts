@@ -11,6 +11,8 @@
  * ```
  *
  * `engine` may instead be a node:http handler, served in-process (faults, slow engines).
+ * `dashboard: true` also starts examples/dashboard in a second `wrangler dev`, bound to
+ * this gateway's `KeyAdmin` entrypoint through a dev registry of this stack's own.
  * `env` sets Worker vars (`--var NAME:value`); IDENTITY_SIGNING_KEYS, a secret, goes
  * through a temp env file (`--env-file`), never argv. An `ENGINE_URL` in `env` replaces
  * the engine's URL (e.g. a closed port), while the engine still runs.
@@ -37,6 +39,8 @@ export interface StartStackOptions {
   env?: Record<string, string>;
   /** How long to wait for `/healthz` to answer at all (default 90 s: two cores, shared). */
   readyTimeoutMs?: number;
+  /** Also start the example dashboard (examples/dashboard) bound to this gateway. */
+  dashboard?: boolean;
 }
 
 export type KeysResult = ScriptResult;
@@ -53,6 +57,8 @@ export interface CreatedKey {
 export interface Stack {
   gatewayUrl: string;
   engineUrl: string;
+  /** The dashboard's URL, when started with `dashboard: true`. */
+  dashboardUrl?: string;
   /** The `--persist-to` directory of this gateway (KV state lives in <persistDir>/v3). */
   persistDir: string;
   /** The IDENTITY_SIGNING_KEYS the gateway runs with (private; for tests that sign or compare). */
@@ -76,10 +82,13 @@ export interface Stack {
   gatewayDebugLog(): string;
   /** Everything the demo engine process printed so far ("" for an in-process engine). */
   engineLog(): string;
+  /** Everything the dashboard's `wrangler dev` printed so far ("" without a dashboard). */
+  dashboardLog(): string;
   stop(): Promise<void>;
 }
 
 const DEMO_ENGINE_SCRIPT = join(PROJECT_ROOT, "scripts", "demo-engine.ts");
+const DASHBOARD_CONFIG = join(PROJECT_ROOT, "examples", "dashboard", "wrangler.toml");
 const ANSI = /\u001b\[[0-9;]*m/g;
 
 /** Every stack not yet stopped, so a crashed test run still kills its processes. */
@@ -205,6 +214,28 @@ async function waitForGateway(url: string, gateway: ChildProcess, log: string[],
   throw new Error(`wrangler dev did not answer ${url}/healthz within ${timeoutMs} ms:\n${log.join("")}`);
 }
 
+/** Waits until the dashboard answers its list page, which it can only do once the binding to the gateway works. */
+async function waitForDashboard(url: string, dashboard: ChildProcess, log: string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "no answer";
+  while (Date.now() < deadline) {
+    if (exited(dashboard))
+      throw new Error(
+        `the dashboard's wrangler dev exited (${dashboard.exitCode ?? dashboard.signalCode}):\n${log.join("")}`,
+      );
+    try {
+      const response = await fetch(`${url}/keys`, { signal: AbortSignal.timeout(5_000) });
+      last = `${response.status}`;
+      await response.arrayBuffer();
+      if (response.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`the dashboard did not list keys within ${timeoutMs} ms (last: ${last}):\n${log.join("")}`);
+}
+
 /** The keys CLI aimed at this stack's gateway, with its token file (unless ARGS name another gateway). */
 function runKeys(args: string[], target: { gatewayUrl: string; envFile: string; persistDir: string }) {
   const full = [...args];
@@ -225,9 +256,11 @@ export async function startStack(options: StartStackOptions = {}): Promise<Stack
 
   const gatewayLog: string[] = [];
   const engineLog: string[] = [];
+  const dashboardLog: string[] = [];
   let engineChild: ChildProcess | undefined;
   let engineServer: Server | undefined;
   let gateway: ChildProcess | undefined;
+  let dashboard: ChildProcess | undefined;
   let stopped = false;
 
   const stop = async () => {
@@ -235,6 +268,7 @@ export async function startStack(options: StartStackOptions = {}): Promise<Stack
     stopped = true;
     await Promise.all([
       stopChild(gateway),
+      stopChild(dashboard),
       stopChild(engineChild),
       engineServer === undefined
         ? Promise.resolve()
@@ -279,23 +313,47 @@ export async function startStack(options: StartStackOptions = {}): Promise<Stack
     const args = ["dev", "--config", WRANGLER_CONFIG, "--ip", "127.0.0.1", "--port", String(gatewayPort)];
     args.push("--persist-to", persistDir, "--env-file", envFile, "--show-interactive-dev-session=false");
     for (const [name, value] of Object.entries(vars)) args.push("--var", `${name}:${value}`);
-    const [file, argv] = wranglerCommand(args);
+    // Two sessions find each other in this stack's own dev registry, never another stack's
+    // gateway; each gets its own inspector port (two sessions starting at once race for 9229).
+    const extra: Record<string, string> = options.dashboard
+      ? { WRANGLER_REGISTRY_PATH: join(dir, "dev-registry") }
+      : {};
+    if (options.dashboard) args.push("--inspector-port", String(await freePort()));
     // wrangler also writes a debug log file per run; keep it with this stack (and out of ~/.config).
-    const childEnv = wranglerEnv({ WRANGLER_LOG_PATH: join(dir, "wrangler-logs") });
-    gateway = spawn(file, argv, {
-      cwd: PROJECT_ROOT,
-      env: childEnv,
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    entry.groups.push(gateway.pid!);
-    capture(gateway, gatewayLog);
+    const childEnv = wranglerEnv({ WRANGLER_LOG_PATH: join(dir, "wrangler-logs"), ...extra });
+    const spawnWrangler = (wranglerArgs: string[], sink: string[]): ChildProcess => {
+      const [file, argv] = wranglerCommand(wranglerArgs);
+      const child = spawn(file, argv, {
+        cwd: PROJECT_ROOT,
+        env: childEnv,
+        detached: true,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      entry.groups.push(child.pid!);
+      capture(child, sink);
+      return child;
+    };
+    gateway = spawnWrangler(args, gatewayLog);
+
+    let dashboardUrl: string | undefined;
+    if (options.dashboard) {
+      const port = await freePort();
+      dashboardUrl = `http://127.0.0.1:${port}`;
+      const dashArgs = ["dev", "--config", DASHBOARD_CONFIG, "--ip", "127.0.0.1", "--port", String(port)];
+      dashArgs.push("--inspector-port", String(await freePort()), "--persist-to", join(dir, "dashboard-state"));
+      dashArgs.push("--var", `API_BASE_URL:${gatewayUrl}`, "--show-interactive-dev-session=false");
+      dashboard = spawnWrangler(dashArgs, dashboardLog);
+    }
     await waitForGateway(gatewayUrl, gateway, gatewayLog, options.readyTimeoutMs ?? 90_000);
+    if (dashboard !== undefined && dashboardUrl !== undefined) {
+      await waitForDashboard(dashboardUrl, dashboard, dashboardLog, options.readyTimeoutMs ?? 90_000);
+    }
 
     const keys = (args: string[]) => runKeys(args, { gatewayUrl, envFile, persistDir });
     return {
       gatewayUrl,
       engineUrl,
+      dashboardUrl,
       persistDir,
       envFile,
       operatorToken,
@@ -334,6 +392,7 @@ export async function startStack(options: StartStackOptions = {}): Promise<Stack
           .join("\n");
       },
       engineLog: () => engineLog.join(""),
+      dashboardLog: () => dashboardLog.join(""),
       stop,
     };
   } catch (error) {

@@ -5,6 +5,8 @@ declare namespace Cloudflare {
     TEST_ES256_SIGNING_KEYS: string;
     /** fuzz.test.ts run count; empty for the CI default. */
     FUZZ_RUNS: string;
+    /** A service binding to the gateway's `KeyAdmin` entrypoint (key-admin.test.ts). */
+    KEY_ADMIN: Service<typeof import("../../src/index.ts").KeyAdmin>;
   }
 }
 
