@@ -51,8 +51,6 @@ export const LAST_USED_PRECISION_MS = 60_000;
  * an isolate keeps what it read for its record TTL.
  */
 export const KV_BOUND_S = KV_CACHE_TTL_S + RECORD_TTL_MS / 1000;
-/** The bound of a change written without the log (e.g. straight to KV by a script): `KV_BOUND_S`. */
-export const REVOCATION_BOUND_S = KV_BOUND_S;
 
 /** How the Workers runtime words a KV operation the KV service refused as a bad request. */
 const KV_BAD_REQUEST = /\bKV \w+ failed: 400\b/i;

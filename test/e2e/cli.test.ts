@@ -21,7 +21,7 @@ import { signIdentity } from "../../src/identity/sign.ts";
 import { KEY_ID_PATTERN, generateSecret, isWellFormedSecret } from "../../src/keys/format.ts";
 import { hashSecret } from "../../src/keys/hash.ts";
 import { isKeyRecord, kvKeys, type KeyRecord } from "../../src/keys/record.ts";
-import { REVOCATION_BOUND_S } from "../../src/keys/store.ts";
+import { KEY_CHANGE_BOUND_S } from "../../src/keys/sync.ts";
 import { createIdentityVerifier } from "../../src/verify/index.ts";
 import { runScript } from "../support/run.ts";
 import { freePort, type Stack, startStack } from "../support/stack.ts";
@@ -181,7 +181,7 @@ describe("keys create / list / revoke / roll, through a running local gateway", 
     expect(refused.status).toBe(401);
     expect(await refused.text()).toBe(UNAUTHORIZED);
     expect(human.stdout).toContain("refuses it from its very next request");
-    expect(human.stdout).toContain(`within ${REVOCATION_BOUND_S} s`);
+    expect(human.stdout).toContain(`within ${KEY_CHANGE_BOUND_S} s`);
   });
 
   it("revoke --json prints the key object plus revocation_propagation_seconds; a second revoke keeps the first time", async () => {
@@ -189,7 +189,7 @@ describe("keys create / list / revoke / roll, through a running local gateway", 
     expect(again.code, again.stderr).toBe(0);
     const revoked = expectSingleJson(again.stdout);
     expect(Object.keys(revoked)).toEqual([...KEY_OBJECT_FIELDS, "revocation_propagation_seconds"]);
-    expect(revoked.revocation_propagation_seconds).toBe(REVOCATION_BOUND_S);
+    expect(revoked.revocation_propagation_seconds).toBe(KEY_CHANGE_BOUND_S);
     expect(revoked.revoked_at).toBe((await readRecord(stack.persistDir, created.key_id))!.revoked_at);
     expect(again.stdout).not.toMatch(/nxfs_/);
   });

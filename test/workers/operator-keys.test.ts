@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { isWellFormedSecret } from "../../src/keys/format.ts";
-import { REVOCATION_BOUND_S } from "../../src/keys/store.ts";
+import { KEY_CHANGE_BOUND_S } from "../../src/keys/sync.ts";
 import { STANDARD_401_BODY } from "./harness.ts";
 import { LOCAL_ORIGIN, LOCAL_TOKEN, localEnv, operatorGateway } from "./operator-support.ts";
 
@@ -55,7 +55,7 @@ describe("every operation, through the operator API", () => {
 
     const revoked = await op("DELETE", `/keys/${key.key_id}`);
     expect(revoked.status).toBe(200);
-    expect(revoked.json).toMatchObject({ key_id: key.key_id, revocation_propagation_seconds: REVOCATION_BOUND_S });
+    expect(revoked.json).toMatchObject({ key_id: key.key_id, revocation_propagation_seconds: KEY_CHANGE_BOUND_S });
     expect(typeof revoked.json.revoked_at).toBe("string");
     const again = await op("DELETE", `/keys/${key.key_id}`);
     expect(again.json.revoked_at).toBe(revoked.json.revoked_at);
