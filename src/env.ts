@@ -8,6 +8,7 @@ import { GatewayError } from "./errors.ts";
 import type { KeyStore } from "./keys/store.ts";
 import type { FailureLimiter } from "./auth/rate-limit.ts";
 import { parseSigningKeys, type SigningKeySet } from "./identity/keys.ts";
+import type { GitHubKeys } from "./leaks/github-keys.ts";
 
 /** What wrangler.toml binds (see `wrangler types`). */
 export interface Bindings {
@@ -19,6 +20,10 @@ export interface Bindings {
   IDENTITY_SIGNING_KEYS?: string;
   /** Workers Rate Limiting binding counting failed authentications per client address. */
   AUTH_FAILURE_LIMITER?: RateLimit;
+  /** GitHub's secret-scanning keys document (SPEC §10). */
+  GITHUB_SECRET_SCANNING_KEYS_URL?: string;
+  /** Where `key.leaked` notifications go; unset: none are sent. */
+  LEAK_WEBHOOK_URL?: string;
 }
 
 export interface Config {
@@ -29,6 +34,14 @@ export interface Config {
   issuer: string;
   audience: string;
   signing: SigningKeySet;
+  leaks: LeakConfig;
+}
+
+/** Leak reports (SPEC §10). */
+export interface LeakConfig {
+  githubKeysUrl: string;
+  /** Null: no webhook configured, the audit line is the only notice. */
+  webhookUrl: string | null;
 }
 
 /** The authenticated caller. */
@@ -48,6 +61,9 @@ export interface Services {
   store: KeyStore;
   limiter: FailureLimiter;
   engineFetch: typeof fetch;
+  /** How the gateway reaches anything but the engine: GitHub's keys document, the leak webhook. */
+  outboundFetch: typeof fetch;
+  githubKeys: GitHubKeys;
 }
 
 export type AppEnv = {
@@ -63,6 +79,7 @@ export type AppEnv = {
 export const DEFAULT_ISSUER = "https://api.nixflex.com";
 export const DEFAULT_AUDIENCE = "nixflex-engine";
 export const DEFAULT_ENGINE_TIMEOUT_MS = 30_000;
+export const DEFAULT_GITHUB_SECRET_SCANNING_KEYS_URL = "https://api.github.com/meta/public_keys/secret_scanning";
 
 const fail = (setting: string, why: string): never => {
   throw new GatewayError("configuration_error", { detail: `${setting} ${why}` });
@@ -82,6 +99,20 @@ function parseEngineUrl(raw: string | undefined): { origin: string; hostname: st
   if (url.pathname !== "/" || url.search !== "" || url.hash !== "")
     fail("ENGINE_URL", "must be an origin, without path or query");
   return { origin: url.origin, hostname: url.hostname };
+}
+
+/** Parses an http(s) URL setting without credentials; `undefined` and "" give `fallback`. */
+function parseUrl<F extends string | null>(name: string, raw: string | undefined, fallback: F): string | F {
+  if (raw === undefined || raw === "") return fallback;
+  let url: URL;
+  try {
+    url = new URL(String(raw).trim());
+  } catch {
+    return fail(name, "is not a URL");
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") fail(name, "must be an http(s) URL");
+  if (url.username !== "" || url.password !== "") fail(name, "must not carry credentials");
+  return url.href;
 }
 
 function parseTimeout(raw: string | number | undefined): number {
@@ -110,6 +141,14 @@ export function parseConfig(env: Bindings): Config {
     issuer: parseText("IDENTITY_ISSUER", env.IDENTITY_ISSUER, DEFAULT_ISSUER),
     audience: parseText("IDENTITY_AUDIENCE", env.IDENTITY_AUDIENCE, DEFAULT_AUDIENCE),
     signing: parseSigningKeys(env.IDENTITY_SIGNING_KEYS),
+    leaks: {
+      githubKeysUrl: parseUrl(
+        "GITHUB_SECRET_SCANNING_KEYS_URL",
+        env.GITHUB_SECRET_SCANNING_KEYS_URL,
+        DEFAULT_GITHUB_SECRET_SCANNING_KEYS_URL,
+      ),
+      webhookUrl: parseUrl("LEAK_WEBHOOK_URL", env.LEAK_WEBHOOK_URL, null),
+    },
   };
 }
 

@@ -1,5 +1,5 @@
 /**
- * The Hono app: the public paths (SPEC §6), the key routes (SPEC §5) and the one error
+ * The Hono app: the public paths (SPEC §6, leak reports included), the key routes (SPEC §5) and the one error
  * handler. Requests for any other path take the forwarding path of src/app.ts without
  * coming here. The catch-all below forwards what reaches it anyway: nothing in production
  * (every path `ownedByRouter` has a route), every forwarded request in a gateway built with
@@ -16,6 +16,7 @@ import { type ErrorCode, errorResponse, respondToError } from "../errors.ts";
 import { logRequest } from "../log.ts";
 import { forwardToEngine as forward } from "../proxy/forward.ts";
 import { registerKeyRoutes } from "./keys.ts";
+import { GITHUB_REPORT_PATH, LEAK_REPORT_PATH, registerLeakRoutes } from "./leaks.ts";
 import { registerHealthz, registerJwks } from "./public.ts";
 
 const STATUS_CODES: Record<number, ErrorCode> = {
@@ -47,7 +48,12 @@ function methodNotAllowed(allow: string) {
 export function ownedByRouter(path: string): boolean {
   const route = path.length > 1 && path.endsWith("/") ? path.slice(0, -1) : path;
   return (
-    route === "/healthz" || route === "/.well-known/jwks.json" || route === "/v1/keys" || route.startsWith("/v1/keys/")
+    route === "/healthz" ||
+    route === "/.well-known/jwks.json" ||
+    route === "/v1/keys" ||
+    route.startsWith("/v1/keys/") ||
+    route === GITHUB_REPORT_PATH ||
+    route === LEAK_REPORT_PATH
   );
 }
 
@@ -88,6 +94,7 @@ export function createRouter(
   registerJwks(app);
   app.all("/healthz", methodNotAllowed("GET, HEAD"));
   app.all("/.well-known/jwks.json", methodNotAllowed("GET, HEAD"));
+  registerLeakRoutes(app);
 
   app.use(apiKeyAuth(primitives));
   registerKeyRoutes(app);
