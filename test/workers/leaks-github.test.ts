@@ -19,6 +19,7 @@ import {
   sendReport,
   type Signer,
   tokenHash,
+  watchLog,
 } from "./leaks-support.ts";
 
 let signer: Signer;
@@ -91,14 +92,10 @@ describe("a valid report of a live secret", () => {
   it("writes the audit line with the source URL and GitHub's source, never the secret", async () => {
     const key = await createKey();
     const { report } = setup();
-    const lines = (globalThis as { __nixflexLogLines?: string[] }).__nixflexLogLines!;
-    const before = lines.length;
+    const log = watchLog();
     const url = "https://github.com/octo/leaky/blob/0123abc/config/.env";
     await report(reportBody([key.secret], url));
-    const audit = lines
-      .slice(before)
-      .map((line) => JSON.parse(line) as Record<string, unknown>)
-      .filter((line) => line.event === "audit" && line.target_key_id === key.keyId);
+    const audit = log.audits(key.keyId);
     expect(audit).toHaveLength(1);
     expect(audit[0]).toMatchObject({
       action: "revoke",
@@ -106,7 +103,7 @@ describe("a valid report of a live secret", () => {
       actor: "leak_report:github_secret_scanning:content",
       leak_url: url,
     });
-    expect(lines.slice(before).join("\n")).not.toContain(key.secret);
+    expect(log.lines().join("\n")).not.toContain(key.secret);
   });
 
   it("revokes once when the same report arrives twice; the second answer is false_positive (nothing live)", async () => {
@@ -116,15 +113,14 @@ describe("a valid report of a live secret", () => {
     const first = await report(body);
     expect(JSON.parse(first.body).map((f: { label: string }) => f.label)).toEqual(["true_positive", "true_positive"]);
     const revoked = await revokedAt(key.keyId);
-    const lines = (globalThis as { __nixflexLogLines?: string[] }).__nixflexLogLines!;
-    const before = lines.length;
+    const log = watchLog();
     const second = await report(body);
     expect(JSON.parse(second.body).map((f: { label: string }) => f.label)).toEqual([
       "false_positive",
       "false_positive",
     ]);
     expect(await revokedAt(key.keyId)).toBe(revoked);
-    expect(lines.slice(before).some((line) => line.includes('"event":"audit"'))).toBe(false);
+    expect(log.events().some((e) => e.event === "audit")).toBe(false);
   });
 });
 

@@ -143,3 +143,23 @@ export async function sendReport(
     }),
   );
 }
+
+/** Watches the console from now on: the lines written since, and the audit lines of one key. */
+export function watchLog() {
+  const all = (globalThis as { __nixflexLogLines?: string[] }).__nixflexLogLines!;
+  const before = all.length;
+  const lines = () => all.slice(before);
+  const events = () =>
+    lines().flatMap((line) => {
+      try {
+        return [JSON.parse(line) as Record<string, unknown>];
+      } catch {
+        return [];
+      }
+    });
+  return {
+    lines,
+    events,
+    audits: (keyId: string) => events().filter((e) => e.event === "audit" && e.target_key_id === keyId),
+  };
+}
