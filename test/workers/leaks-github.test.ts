@@ -8,6 +8,7 @@ import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { generateSecret } from "../../src/keys/format.ts";
 import { kvKeys } from "../../src/keys/record.ts";
+import { MAX_KILLS_PER_REPORT } from "../../src/leaks/report.ts";
 import { createKey, gateway, rememberSensitive, STANDARD_401_BODY, type TestKey } from "./harness.ts";
 import {
   GITHUB_PATH,
@@ -319,8 +320,7 @@ describe("GitHub's keys document", () => {
 describe("a 1,000-token report", () => {
   it("is handled within GitHub's timeout with real local KV: 100 live secrets revoked, 900 others false_positive", async () => {
     const { report, call } = setup();
-    const live: TestKey[] = [];
-    for (let i = 0; i < 100; i++) live.push(await createKey());
+    const live = await Promise.all(Array.from({ length: 100 }, () => createKey()));
     // Unknown secrets with valid checksums (each costs an index lookup), unknown pairs, junk.
     const others = Array.from({ length: 900 }, (_, i) => {
       const secret = generateSecret();
@@ -340,5 +340,23 @@ describe("a 1,000-token report", () => {
     expect(labels).toEqual([...Array(100).fill("true_positive"), ...Array(900).fill("false_positive")]);
     expect(ms).toBeLessThan(10_000);
     for (const key of [live[0]!, live[99]!]) expect((await call(key)).res.status).toBe(401);
+  }, 120_000);
+});
+
+describe("a report with more working secrets than one invocation may revoke", () => {
+  it("revokes the first MAX_KILLS_PER_REPORT, answers 503 with Retry-After, and the retry revokes the rest", async () => {
+    const { report, call } = setup();
+    const keys = await Promise.all(Array.from({ length: MAX_KILLS_PER_REPORT + 1 }, () => createKey()));
+    const body = reportBody(keys.map((k) => k.secret));
+    const first = await report(body);
+    expect(first.res.status).toBe(503);
+    expect(first.res.headers.get("retry-after")).toBe("1");
+    expect((await call(keys[0]!)).res.status).toBe(401);
+    expect((await call(keys[MAX_KILLS_PER_REPORT]!)).res.status).toBe(200);
+    const retry = await report(body);
+    expect(retry.res.status).toBe(200);
+    const labels = JSON.parse(retry.body).map((f: { label: string }) => f.label);
+    expect(labels).toEqual([...Array(MAX_KILLS_PER_REPORT).fill("false_positive"), "true_positive"]);
+    expect((await call(keys[MAX_KILLS_PER_REPORT]!)).res.status).toBe(401);
   }, 120_000);
 });
