@@ -7,6 +7,7 @@
 import type { Services, WaitUntil } from "../env.ts";
 import { GatewayError } from "../errors.ts";
 import type { LiveLeak } from "../keys/store.ts";
+import { redact } from "../log.ts";
 import { deliverLeakEvent, type LeakedKey } from "./notify.ts";
 import { parseLeakedToken } from "./token.ts";
 
@@ -40,8 +41,9 @@ function cleanSource(source: string | null): string | null {
   return sourcePattern.test(source) ? source.toLowerCase() : "unknown";
 }
 
+/** The URL as kept: bounded, and with anything secret-shaped in it (a key in a query) redacted. */
 function cleanUrl(url: string | null): string | null {
-  return url === null || url === "" ? null : url.slice(0, MAX_URL_LENGTH);
+  return url === null || url === "" ? null : redact(url.slice(0, MAX_URL_LENGTH));
 }
 
 /** Runs `work` over `items`, at most `limit` at a time. */

@@ -266,6 +266,33 @@ describe("refused reports leave KV untouched", () => {
     expect(await kvSnapshot()).toEqual(before);
   });
 
+  it("answers 503 service_unavailable when KV fails during the lookup, and revokes nothing", async () => {
+    const key = await createKey();
+    const broken = new Proxy(env.API_KEYS, {
+      get(target, prop) {
+        if (prop === "get") return async () => Promise.reject(new Error("KV down"));
+        const value = Reflect.get(target, prop);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const out = outbound([signer]);
+    const g = gateway({ env: { ...leakEnv, API_KEYS: broken }, outboundFetch: out.fetch });
+    const sent = await sendReport(g, signer, reportBody([key.secret]));
+    expect(sent.res.status).toBe(503);
+    expect(JSON.parse(sent.body).error.code).toBe("service_unavailable");
+    expect(await revokedAt(key.keyId)).toBeNull();
+    expect(out.state.deliveries).toHaveLength(0);
+  });
+
+  it("redacts a secret-shaped string in the reported URL before it reaches the audit line or the event", async () => {
+    const key = await createKey();
+    const { report, out } = setup();
+    const log = watchLog();
+    await report(reportBody([key.secret], `https://paste.example/raw?k=${key.secret}`));
+    expect(log.audits(key.keyId)[0]!.leak_url).toBe("https://paste.example/raw?k=[redacted]");
+    expect(JSON.parse(out.state.deliveries[0]!.body).keys[0].url).toBe("https://paste.example/raw?k=[redacted]");
+  });
+
   it("answers 400 to a signed body that is not an array of matches, KV untouched", async () => {
     const { report } = setup();
     const before = await kvSnapshot();
