@@ -19,7 +19,7 @@ export const KEYS_FETCH_TIMEOUT_MS = 3_000;
 const WAIT_POLL_MS = 10;
 
 /** A key to verify with, or why there is none. */
-export type KeyLookup = { ok: true; key: CryptoKey } | { ok: false; reason: "unknown_key" | "keys_unavailable" };
+export type SigningKeyLookup = { ok: true; key: CryptoKey } | { ok: false; reason: "unknown_key" | "keys_unavailable" };
 
 /** Decodes a PEM `PUBLIC KEY` block to its DER bytes, or null. */
 function pemToDer(pem: string): Uint8Array<ArrayBuffer> | null {
@@ -54,6 +54,7 @@ async function importDocument(doc: unknown): Promise<Map<string, CryptoKey>> {
   return keys;
 }
 
+/** GitHub's signing keys for one keys-document URL, per isolate (see the module comment). */
 export class GitHubKeys {
   readonly #url: string;
   readonly #fetch: typeof fetch;
@@ -70,7 +71,7 @@ export class GitHubKeys {
   }
 
   /** The key named `identifier`, fetching the document when it is unknown or stale (rate-limited). */
-  async key(identifier: string): Promise<KeyLookup> {
+  async key(identifier: string): Promise<SigningKeyLookup> {
     const now = this.#now();
     const cached = this.#keys.get(identifier);
     const fresh = now - this.#fetchedAt < KEYS_TTL_MS;

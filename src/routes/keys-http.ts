@@ -176,12 +176,12 @@ export async function readLimited(
  * required field is reported by name rather than as "bad JSON".
  */
 async function readJson(raw: Request): Promise<unknown> {
-  return decodeJson(raw, await readLimited(raw), '{"name":"Production"}');
+  return decodeJson(raw, await readLimited(raw), 'a JSON object such as {"name":"Production"}');
 }
 
 /**
  * Parses a body already read (`readLimited`) as JSON under a JSON `Content-Type`; an empty
- * body is `{}`. Errors name `example`, a body the route accepts.
+ * body is `{}`. Errors end "send <example>", e.g. `a JSON object such as {"name":"Production"}`.
  */
 export function decodeJson(raw: Request, bytes: Uint8Array, example: string): unknown {
   let text: string;
@@ -189,7 +189,7 @@ export function decodeJson(raw: Request, bytes: Uint8Array, example: string): un
     text = utf8.decode(bytes);
   } catch {
     throw new GatewayError("invalid_json", {
-      message: `The request body is not valid UTF-8 JSON; send JSON such as ${example}`,
+      message: `The request body is not valid UTF-8 JSON; send ${example}`,
     });
   }
   if (text.trim() === "") return {};
@@ -203,7 +203,7 @@ export function decodeJson(raw: Request, bytes: Uint8Array, example: string): un
     return JSON.parse(text);
   } catch {
     throw new GatewayError("invalid_json", {
-      message: `The request body is not valid JSON; send JSON such as ${example}`,
+      message: `The request body is not valid JSON; send ${example}`,
     });
   }
 }

@@ -82,7 +82,9 @@ function parseGitHubReport(value: unknown): (ReportedToken & { type: string })[]
 async function githubReport(c: Context<AppEnv>): Promise<Response> {
   const body = await readLimited(c.req.raw, GITHUB_REPORT_LIMIT_BYTES, "split the report");
   await verifyGitHubSignature(c, body);
-  const matches = parseGitHubReport(decodeJson(c.req.raw, body, '[{"token":"nxfs_…","type":"nixflex_key_secret"}]'));
+  const matches = parseGitHubReport(
+    decodeJson(c.req.raw, body, 'a JSON array such as [{"token":"nxfs_…","type":"nixflex_key_secret"}]'),
+  );
   const services = c.var.services;
   const requestId = c.var.requestId;
   const live = await actOnLeaks(services, "github_secret_scanning", matches, requestId, c.executionCtx);
@@ -128,7 +130,7 @@ async function leakReport(c: Context<AppEnv>): Promise<Response> {
   const counted = await services.limiter.fail(client);
   if (counted.limited) throw rateLimited(counted.retryAfterS);
   const body = await readLimited(c.req.raw, LEAK_REPORT_LIMIT_BYTES, 'send {"key_secret": "nxfs_…"}');
-  const report = parseLeakReport(decodeJson(c.req.raw, body, '{"key_secret":"nxfs_…"}'));
+  const report = parseLeakReport(decodeJson(c.req.raw, body, 'a JSON object such as {"key_secret":"nxfs_…"}'));
   c.executionCtx.waitUntil(
     actOnLeaks(services, "leak_report", [report], requestId, c.executionCtx).then(
       (live) =>

@@ -330,6 +330,13 @@ describe("GitHub's keys document", () => {
     expect(out.state.keyFetches).toBe(1);
   });
 
+  it("is fetched once when two reports reach a cold isolate at the same time", async () => {
+    const { g, out } = setup();
+    const answers = await Promise.all([sendReport(g, signer, "[]"), sendReport(g, signer, "[]")]);
+    expect(answers.map((a) => a.res.status)).toEqual([200, 200]);
+    expect(out.state.keyFetches).toBe(1);
+  });
+
   it("finds a key GitHub added after the first fetch by fetching again", async () => {
     let clock = Date.now();
     const newer = await newSigner();
