@@ -10,6 +10,7 @@ import { DEFAULT_SYNC_INTERVAL_MS, MAX_SYNC_INTERVAL_MS, MIN_SYNC_INTERVAL_MS } 
 import type { FailureLimiter } from "./auth/rate-limit.ts";
 import { parseSigningKeys, type SigningKeySet } from "./identity/keys.ts";
 import type { OperatorGate } from "./operator/gate.ts";
+import type { GitHubKeys } from "./leaks/github-keys.ts";
 
 /** What wrangler.toml binds (see `wrangler types`). */
 export interface Bindings {
@@ -36,6 +37,10 @@ export interface Bindings {
   OPERATOR_TOKEN?: string;
   /** `"true"` only at wrangler.toml's top level (local development): lets OPERATOR_TOKEN in. */
   OPERATOR_TOKEN_ALLOWED?: string;
+  /** GitHub's secret-scanning keys document (SPEC §10). */
+  GITHUB_SECRET_SCANNING_KEYS_URL?: string;
+  /** Where `key.leaked` notifications go; unset: none are sent. */
+  LEAK_WEBHOOK_URL?: string;
 }
 
 export interface Config {
@@ -47,6 +52,14 @@ export interface Config {
   audience: string;
   signing: SigningKeySet;
   keySyncIntervalMs: number;
+  leaks: LeakConfig;
+}
+
+/** Leak reports (SPEC §10). */
+export interface LeakConfig {
+  githubKeysUrl: string;
+  /** Null: no webhook configured, the audit line is the only notice. */
+  webhookUrl: string | null;
 }
 
 /** The authenticated caller. */
@@ -68,6 +81,9 @@ export interface Services {
   engineFetch: typeof fetch;
   /** Who may use the operator API (src/operator/gate.ts). */
   operator: OperatorGate;
+  /** How the gateway reaches anything but the engine: GitHub's keys document, the leak webhook. */
+  outboundFetch: typeof fetch;
+  githubKeys: GitHubKeys;
 }
 
 export type AppEnv = {
@@ -85,6 +101,7 @@ export type AppEnv = {
 export const DEFAULT_ISSUER = "https://api.nixflex.com";
 export const DEFAULT_AUDIENCE = "nixflex-engine";
 export const DEFAULT_ENGINE_TIMEOUT_MS = 30_000;
+export const DEFAULT_GITHUB_SECRET_SCANNING_KEYS_URL = "https://api.github.com/meta/public_keys/secret_scanning";
 
 const fail = (setting: string, why: string): never => {
   throw new GatewayError("configuration_error", { detail: `${setting} ${why}` });
@@ -104,6 +121,20 @@ function parseEngineUrl(raw: string | undefined): { origin: string; hostname: st
   if (url.pathname !== "/" || url.search !== "" || url.hash !== "")
     fail("ENGINE_URL", "must be an origin, without path or query");
   return { origin: url.origin, hostname: url.hostname };
+}
+
+/** Parses an http(s) URL setting without credentials; `undefined` and "" give `fallback`. */
+function parseUrl<F extends string | null>(name: string, raw: string | undefined, fallback: F): string | F {
+  if (raw === undefined || raw === "") return fallback;
+  let url: URL;
+  try {
+    url = new URL(String(raw).trim());
+  } catch {
+    return fail(name, "is not a URL");
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") fail(name, "must be an http(s) URL");
+  if (url.username !== "" || url.password !== "") fail(name, "must not carry credentials");
+  return url.href;
 }
 
 /** Parses a whole number of milliseconds in [min, max]; unset or empty is the default. */
@@ -145,6 +176,14 @@ export function parseConfig(env: Bindings): Config {
       MIN_SYNC_INTERVAL_MS,
       MAX_SYNC_INTERVAL_MS,
     ),
+    leaks: {
+      githubKeysUrl: parseUrl(
+        "GITHUB_SECRET_SCANNING_KEYS_URL",
+        env.GITHUB_SECRET_SCANNING_KEYS_URL,
+        DEFAULT_GITHUB_SECRET_SCANNING_KEYS_URL,
+      ),
+      webhookUrl: parseUrl("LEAK_WEBHOOK_URL", env.LEAK_WEBHOOK_URL, null),
+    },
   };
 }
 

@@ -7,6 +7,11 @@ import { log } from "./log.ts";
 /** Every error code the gateway answers, with its status, type and public message. */
 export const ERRORS = {
   invalid_api_key: { status: 401, type: "authentication_error", message: "Invalid or missing API key" },
+  invalid_signature: {
+    status: 401,
+    type: "authentication_error",
+    message: "The report's signature is missing or does not verify",
+  },
   rate_limited: {
     status: 429,
     type: "rate_limit_error",
@@ -73,6 +78,11 @@ export const ERRORS = {
     status: 503,
     type: "api_error",
     message: "The gateway cannot verify API keys right now; retry later",
+  },
+  signature_keys_unavailable: {
+    status: 503,
+    type: "api_error",
+    message: "The keys that verify this report could not be fetched; retry later",
   },
   gateway_timeout: { status: 504, type: "api_error", message: "The API engine did not answer in time; retry later" },
 } as const satisfies Record<string, { status: number; type: string; message: string }>;

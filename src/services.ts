@@ -1,7 +1,8 @@
 /**
  * The per-isolate services a request uses (config, key store, failure limiter, the
- * engine's fetch, the operator API's gate), built once per env object from the bindings and
- * the injected dependencies. The HTTP pipeline and the KeyAdmin entrypoint get them here.
+ * engine's fetch, the outbound fetch, GitHub's scanning keys, the operator API's gate),
+ * built once per env object from the bindings and the injected dependencies. The HTTP
+ * pipeline and the KeyAdmin entrypoint get them here.
  */
 import { FailureLimiter } from "./auth/rate-limit.ts";
 import { type Bindings, loadConfig, type Services } from "./env.ts";
@@ -11,6 +12,7 @@ import { changeLogFrom } from "./keys/change-log-object.ts";
 import { KeyStore, KV_BOUND_S, type StoreCaches } from "./keys/store.ts";
 import { KeySync, type SyncView } from "./keys/sync.ts";
 import { createOperatorGate, parseOperatorSettings } from "./operator/gate.ts";
+import { GitHubKeys } from "./leaks/github-keys.ts";
 
 /** The named Cache API cache a location's isolates share the change log view through. */
 export const LOCATION_CACHE_NAME = "nixflex-key-changes";
@@ -32,6 +34,8 @@ export interface ServiceDeps {
   syncView?: SyncView;
   /** How the operator API fetches Cloudflare Access's certificates. Default: the runtime's `fetch`. */
   accessFetch?: typeof fetch;
+  /** How GitHub's keys document and the leak webhook are reached. Default: the runtime's `fetch`. */
+  outboundFetch?: typeof fetch;
 }
 
 /** Hands out the services of an env (see `serviceProvider`). */
@@ -56,12 +60,15 @@ export function serviceProvider(deps: ServiceDeps): ServiceProvider {
       view: deps.syncView,
       now: deps.now,
     });
+    const outboundFetch = deps.outboundFetch ?? ((input, init) => fetch(input, init));
     const found: Services = {
       config,
       store: new KeyStore(env.API_KEYS, { now: deps.now, caches: deps.caches, timeoutMs: deps.kvTimeoutMs, sync }),
       limiter: new FailureLimiter(env.AUTH_FAILURE_LIMITER, { now: deps.now, blocked: deps.blocked }),
       engineFetch: deps.engineFetch ?? ((input, init) => fetch(input, init)),
       operator: createOperatorGate(parseOperatorSettings(env), { accessFetch: deps.accessFetch }),
+      outboundFetch,
+      githubKeys: new GitHubKeys(config.leaks.githubKeysUrl, outboundFetch, deps.now),
     };
     services.set(env, found);
     return found;

@@ -11,12 +11,8 @@ import type { AppEnv, Principal, Services, WaitUntil } from "../env.ts";
 import { errorResponse, GatewayError, respondToError } from "../errors.ts";
 import { type CredentialsProblem, parseAuthorization } from "../keys/format.ts";
 import { log } from "../log.ts";
+import { clientAddress } from "./rate-limit.ts";
 import { defaultPrimitives, type Verification, verifyKey, type VerifyPrimitives } from "./verify-key.ts";
-
-/** The address failures are counted against; a request without one shares a bucket. */
-function clientAddress(headers: Headers): string {
-  return headers.get("cf-connecting-ip") ?? "unknown";
-}
 
 /** What authentication decided: a principal, or the answer to send instead. */
 export type Authentication =

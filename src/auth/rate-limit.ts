@@ -13,6 +13,11 @@ import { LruCache } from "../keys/cache.ts";
 /** The binding's window (`simple.period` in wrangler.toml); Retry-After never exceeds it. */
 export const FAILURE_WINDOW_S = 60;
 
+/** The address failures are counted against; requests without one share a bucket. */
+export function clientAddress(headers: Headers): string {
+  return headers.get("cf-connecting-ip") ?? "unknown";
+}
+
 export type LimitDecision = { limited: false } | { limited: true; retryAfterS: number };
 
 export class FailureLimiter {

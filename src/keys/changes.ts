@@ -19,7 +19,8 @@ export type Actor =
   | { type: "system"; name: string };
 
 /** What kind of change. */
-export type KeyAction = "create" | "roll" | "revoke";
+/** `end_grace`: a leak report ended a roll's grace period because the previous secret leaked. */
+export type KeyAction = "create" | "roll" | "revoke" | "end_grace";
 
 /** Who acts, and the request the change belongs to (for the audit line). */
 export interface ChangeContext {

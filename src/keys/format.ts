@@ -4,6 +4,7 @@
  * key_id     = "nxf_"  + 32 lowercase hex chars (16 random bytes)
  * key_secret = "nxfs_" + 58 random base62 chars + 6-char base62 CRC-32 of everything before it
  */
+import { toHex } from "./hash.ts";
 
 export const KEY_ID_PREFIX = "nxf_";
 export const SECRET_PREFIX = "nxfs_";
@@ -70,15 +71,9 @@ export function isWellFormedKeyId(keyId: string): boolean {
   return KEY_ID_PATTERN.test(keyId);
 }
 
-function hex(bytes: Uint8Array): string {
-  let out = "";
-  for (const b of bytes) out += b.toString(16).padStart(2, "0");
-  return out;
-}
-
 /** A fresh key_id from 16 CSPRNG bytes. */
 export function generateKeyId(): string {
-  return KEY_ID_PREFIX + hex(crypto.getRandomValues(new Uint8Array(16)));
+  return KEY_ID_PREFIX + toHex(crypto.getRandomValues(new Uint8Array(16)));
 }
 
 /**

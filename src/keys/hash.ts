@@ -13,12 +13,16 @@ export async function digestSecret(secret: string): Promise<Uint8Array> {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(secret)));
 }
 
+/** Lowercase hex of bytes. */
+export function toHex(bytes: Uint8Array): string {
+  let out = "";
+  for (const b of bytes) out += b.toString(16).padStart(2, "0");
+  return out;
+}
+
 /** The stored form of a secret: `sha256:<64 hex>`. */
 export async function hashSecret(secret: string): Promise<string> {
-  const digest = await digestSecret(secret);
-  let out = HASH_PREFIX;
-  for (const b of digest) out += b.toString(16).padStart(2, "0");
-  return out;
+  return HASH_PREFIX + toHex(await digestSecret(secret));
 }
 
 /**

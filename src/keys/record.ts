@@ -74,6 +74,8 @@ export const kvKeys = {
   /** Newest first: KV lists in ascending order, so the creation time is inverted. */
   accountEntry: (accountId: string, createdAtMs: number, keyId: string) =>
     `acct:${accountId}:${String(MAX_TIME_MS - createdAtMs).padStart(14, "0")}:${keyId}`,
+  /** Finds a key from a leaked secret alone: the hex SHA-256 of the secret → its key_id. */
+  secretIndex: (secretSha256Hex: string) => `secret:${secretSha256Hex}`,
 } as const;
 
 /** Larger than any creation time in ms this code will see (year 5138). */

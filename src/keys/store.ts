@@ -23,9 +23,9 @@
 import { GatewayError } from "../errors.ts";
 import { LruCache } from "./cache.ts";
 import { auditChange, type ChangeContext, type KeyAction, SYSTEM_CHANGE } from "./changes.ts";
-import { generateKeyId, generateSecret } from "./format.ts";
-import { decodeStoredHash, hashSecret } from "./hash.ts";
 import type { ChangeEntry } from "./change-log.ts";
+import { generateKeyId, generateSecret, isWellFormedKeyId } from "./format.ts";
+import { decodeStoredHash, digestSecret, HASH_SCHEME, hashSecret, timingSafeEqual, toHex } from "./hash.ts";
 import { isKeyRecord, kvKeys, toKeyObject, type KeyObject, type KeyRecord } from "./record.ts";
 import { KEY_CHANGE_BOUND_S, type KeySync } from "./sync.ts";
 
@@ -282,7 +282,10 @@ export class KeyStore {
     };
     // The record first: an index entry without a record is skipped by list; the reverse would hide a live key.
     await this.#commit(record, "create", by, () =>
-      this.#guard(this.#kv.put(kvKeys.accountEntry(accountId, now, keyId), keyId)),
+      Promise.all([
+        this.#guard(this.#kv.put(kvKeys.accountEntry(accountId, now, keyId), keyId)),
+        this.#indexSecret(record),
+      ]),
     );
     return { key: toKeyObject(record, null), secret };
   }
@@ -363,7 +366,7 @@ export class KeyStore {
     record.previous_secret_hash = graceSeconds > 0 ? record.secret_hash : null;
     record.previous_secret_expires_at = graceSeconds > 0 ? new Date(graceEnds).toISOString() : null;
     record.secret_hash = await hashSecret(secret);
-    const propagationSeconds = await this.#commit(record, "roll", by);
+    const propagationSeconds = await this.#commit(record, "roll", by, () => this.#indexSecret(record));
     return { ok: true, key: toKeyObject(record, await this.#lastUsed(keyId)), secret, propagationSeconds };
   }
 
@@ -467,4 +470,104 @@ export class KeyStore {
       if (timer !== undefined) clearTimeout(timer);
     }
   }
+
+  // --- Leak reports (SPEC §10) -------------------------------------------------------------
+
+  /** Writes the leak index entry of the record's current secret (docs/kv-schema.md, `secret:`). */
+  #indexSecret(record: KeyRecord): Promise<void> {
+    const digest = decodeStoredHash(record.secret_hash);
+    if (digest === null) return Promise.resolve();
+    return this.#guard(this.#kv.put(kvKeys.secretIndex(toHex(digest)), record.key_id));
+  }
+
+  /**
+   * What each reported secret is, read fresh from KV (no edge cache: a key rolled a moment
+   * ago must be found by its new secret). A candidate's key is the one the `secret:` index
+   * names, else the key_id reported beside it (keys created before the index existed). Reads
+   * are bulk (100 keys a call), so a 1,000-token report costs about 20 KV operations.
+   */
+  async matchLeaked(candidates: readonly LeakCandidate[]): Promise<LeakMatch[]> {
+    const digests = await Promise.all(candidates.map((candidate) => digestSecret(candidate.secret)));
+    const indexKeys = digests.map((digest) => kvKeys.secretIndex(toHex(digest)));
+    const indexed = await this.#bulkGet(indexKeys, "text");
+    const keyIds = candidates.map((candidate, i) => {
+      const found = indexed.get(indexKeys[i]!);
+      return typeof found === "string" && isWellFormedKeyId(found) ? found : candidate.keyId;
+    });
+    const now = this.#now();
+    const recordKeys = [...new Set(keyIds.filter((id): id is string => id !== null))].map(kvKeys.record);
+    const stored = await this.#bulkGet(recordKeys, "json");
+    return candidates.map((_, i): LeakMatch => {
+      const keyId = keyIds[i];
+      if (keyId === null || keyId === undefined) return NOT_LIVE;
+      const value = this.#caches.pinned.get(keyId, now)?.record ?? stored.get(kvKeys.record(keyId));
+      if (!isKeyRecord(value) || value.key_id !== keyId) return NOT_LIVE;
+      const key = prepare(value);
+      if (now >= key.revokedAtMs || now >= key.expiresAtMs) return NOT_LIVE;
+      const target = { accountId: value.account_id, keyId, secretHash: `${HASH_SCHEME}:${toHex(digests[i]!)}` };
+      if (key.current !== null && timingSafeEqual(digests[i]!, key.current)) return { state: "live", ...target };
+      if (key.previous !== null && now < key.previousUntilMs && timingSafeEqual(digests[i]!, key.previous)) {
+        return { state: "grace", ...target };
+      }
+      return NOT_LIVE;
+    });
+  }
+
+  /**
+   * Kills a leaked secret through the one write path, the change attributed to the report
+   * (its audit line names the source and URL, never the secret). A leaked current secret
+   * revokes the key; a leaked previous secret still in its roll's grace period ends that
+   * grace, so the secret the owner rolled to keeps working. Returns what was done, or null
+   * when the key changed since `matchLeaked` and the secret no longer works anyway.
+   */
+  async revokeLeaked(
+    match: LiveLeak,
+    report: { source: string; url?: string },
+    requestId: string,
+  ): Promise<{ action: "revoked" | "grace_ended"; key: KeyObject } | null> {
+    const by: ChangeContext = { actor: { type: "leak_report", source: report.source, url: report.url }, requestId };
+    if (match.state === "live") {
+      const change = await this.revoke(match.accountId, match.keyId, by);
+      return change.ok ? { action: "revoked", key: change.key } : null;
+    }
+    const record = await this.#readOwned(match.accountId, match.keyId);
+    if (record === null || record.previous_secret_hash !== match.secretHash) return null;
+    record.previous_secret_hash = null;
+    record.previous_secret_expires_at = null;
+    await this.#commit(record, "end_grace", by);
+    return { action: "grace_ended", key: toKeyObject(record, await this.#lastUsed(match.keyId)) };
+  }
+
+  /** KV's bulk `get`, 100 keys a call (its limit), as one map. */
+  async #bulkGet(keys: readonly string[], type: "text" | "json"): Promise<Map<string, unknown>> {
+    const chunks: string[][] = [];
+    for (let i = 0; i < keys.length; i += KV_BULK_GET_MAX) chunks.push(keys.slice(i, i + KV_BULK_GET_MAX));
+    const maps = await Promise.all(
+      chunks.map((chunk) => this.#guard(this.#kv.get(chunk, type as "json") as Promise<Map<string, unknown>>)),
+    );
+    return new Map(maps.flatMap((map) => [...map]));
+  }
 }
+
+/** KV's bulk read takes at most this many keys. */
+const KV_BULK_GET_MAX = 100;
+
+/** A reported secret: the secret, and the key_id when the report carried the pair. */
+export interface LeakCandidate {
+  secret: string;
+  keyId: string | null;
+}
+
+/** A reported secret that works right now: its key's current secret, or its previous one in grace. */
+export interface LiveLeak {
+  state: "live" | "grace";
+  accountId: string;
+  keyId: string;
+  /** The stored form of the matched secret, to find it again at write time. */
+  secretHash: string;
+}
+
+/** What `matchLeaked` found for one candidate: nothing to do, or a working secret. */
+export type LeakMatch = LiveLeak | { state: "not_live" };
+
+const NOT_LIVE: LeakMatch = { state: "not_live" };

@@ -158,24 +158,29 @@ function readQuery(c: Context<AppEnv>, schema: ObjectSchema): Record<string, unk
 const JSON_MEDIA_TYPE = /^application\/(?:[\w.-]+\+)?json$/i;
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
-const tooLarge = () =>
-  new GatewayError("payload_too_large", {
-    message: `The request body is larger than ${BODY_LIMIT_BYTES} bytes; key requests are small JSON objects`,
-  });
+const tooLarge = (limit: number, why: string) =>
+  new GatewayError("payload_too_large", { message: `The request body is larger than ${limit} bytes; ${why}` });
 
-/** The body's bytes, refusing (413) more than `BODY_LIMIT_BYTES` without reading further. */
-async function readLimited(raw: Request): Promise<Uint8Array> {
-  if (Number(raw.headers.get("content-length")) > BODY_LIMIT_BYTES) throw tooLarge();
-  const bytes = new Uint8Array(BODY_LIMIT_BYTES);
+/**
+ * The body's bytes, refusing (413) more than `limit` without reading further. `why` ends the
+ * 413's message (what the route expects instead).
+ */
+export async function readLimited(
+  raw: Request,
+  limit: number = BODY_LIMIT_BYTES,
+  why = "key requests are small JSON objects",
+): Promise<Uint8Array> {
+  if (Number(raw.headers.get("content-length")) > limit) throw tooLarge(limit, why);
+  const bytes = new Uint8Array(limit);
   let size = 0;
   if (raw.body === null) return bytes.subarray(0, 0);
   const reader = raw.body.getReader();
   for (;;) {
     const { done, value } = await reader.read();
     if (done) return bytes.subarray(0, size);
-    if (size + value.byteLength > BODY_LIMIT_BYTES) {
+    if (size + value.byteLength > limit) {
       await reader.cancel();
-      throw tooLarge();
+      throw tooLarge(limit, why);
     }
     bytes.set(value, size);
     size += value.byteLength;
@@ -188,13 +193,20 @@ async function readLimited(raw: Request): Promise<Uint8Array> {
  * required field is reported by name rather than as "bad JSON".
  */
 async function readJson(raw: Request): Promise<unknown> {
-  const bytes = await readLimited(raw);
+  return decodeJson(raw, await readLimited(raw), 'a JSON object such as {"name":"Production"}');
+}
+
+/**
+ * Parses a body already read (`readLimited`) as JSON under a JSON `Content-Type`; an empty
+ * body is `{}`. Errors end "send <example>", e.g. `a JSON object such as {"name":"Production"}`.
+ */
+export function decodeJson(raw: Request, bytes: Uint8Array, example: string): unknown {
   let text: string;
   try {
     text = utf8.decode(bytes);
   } catch {
     throw new GatewayError("invalid_json", {
-      message: 'The request body is not valid UTF-8 JSON; send a JSON object such as {"name":"Production"}',
+      message: `The request body is not valid UTF-8 JSON; send ${example}`,
     });
   }
   if (text.trim() === "") return {};
@@ -208,7 +220,7 @@ async function readJson(raw: Request): Promise<unknown> {
     return JSON.parse(text);
   } catch {
     throw new GatewayError("invalid_json", {
-      message: 'The request body is not valid JSON; send a JSON object such as {"name":"Production"}',
+      message: `The request body is not valid JSON; send ${example}`,
     });
   }
 }

@@ -1,8 +1,8 @@
 /**
  * The Hono app, the gateway's one request pipeline: request id → access log → services →
- * the public paths (SPEC §6) → the operator API (SPEC §5, its own authentication) →
- * authentication → the key routes (SPEC §5) → the catch-all, which forwards every other
- * path to the engine (SPEC §4); one error handler.
+ * the public paths (SPEC §6: health, JWKS, leak reports) → the operator API (SPEC §5, its own
+ * authentication) → authentication → the key routes (SPEC §5) → the catch-all, which forwards
+ * every other path to the engine (SPEC §4); one error handler.
  */
 import type { Context, ErrorHandler } from "hono";
 import { Hono } from "hono/tiny";
@@ -15,6 +15,7 @@ import { type ErrorCode, errorResponse, respondToError } from "../errors.ts";
 import { logRequest } from "../log.ts";
 import { forwardToEngine as forward } from "../proxy/forward.ts";
 import { registerKeyRoutes } from "./keys.ts";
+import { registerLeakRoutes } from "./leaks.ts";
 import { registerOperatorRoutes } from "./operator.ts";
 import { registerHealthz, registerJwks } from "./public.ts";
 
@@ -76,6 +77,7 @@ export function createRouter(
   registerJwks(app);
   app.all("/healthz", methodNotAllowed("GET, HEAD"));
   app.all("/.well-known/jwks.json", methodNotAllowed("GET, HEAD"));
+  registerLeakRoutes(app);
 
   // Before API-key authentication: operator calls carry no API key, and no API key gets past its gate.
   registerOperatorRoutes(app);

@@ -267,6 +267,22 @@ describe("bad configuration (SPEC §8: fail closed, name the setting)", () => {
       }),
     ],
     ["API_KEYS is not bound", "API_KEYS", () => ({ API_KEYS: undefined })],
+    [
+      "GITHUB_SECRET_SCANNING_KEYS_URL is not a URL",
+      "GITHUB_SECRET_SCANNING_KEYS_URL",
+      () => ({ GITHUB_SECRET_SCANNING_KEYS_URL: "api.github.com/meta" }),
+    ],
+    [
+      "GITHUB_SECRET_SCANNING_KEYS_URL is not http(s)",
+      "GITHUB_SECRET_SCANNING_KEYS_URL",
+      () => ({ GITHUB_SECRET_SCANNING_KEYS_URL: "ftp://api.github.com/meta" }),
+    ],
+    ["LEAK_WEBHOOK_URL is not a URL", "LEAK_WEBHOOK_URL", () => ({ LEAK_WEBHOOK_URL: "hooks" })],
+    [
+      "LEAK_WEBHOOK_URL carries credentials",
+      "LEAK_WEBHOOK_URL",
+      () => ({ LEAK_WEBHOOK_URL: "https://user:pw@hooks.nixflex.com/leaks" }),
+    ],
   ];
 
   const PATHS: Array<[method: string, path: string, withKey: boolean]> = [
@@ -275,6 +291,8 @@ describe("bad configuration (SPEC §8: fail closed, name the setting)", () => {
     ["GET", "/v1/agents", true],
     ["POST", "/v1/calls", true],
     ["GET", "/v1/agents", false],
+    ["POST", "/v1/leaked-keys", false],
+    ["POST", "/v1/secret-scanning/github", false],
   ];
 
   it.each(CASES)(
