@@ -110,14 +110,7 @@ const fail = (setting: string, why: string): never => {
 /** Parses the engine origin: http(s), no credentials, no path, query or fragment. */
 function parseEngineUrl(raw: string | undefined): { origin: string; hostname: string } {
   if (raw === undefined || raw.trim() === "") return fail("ENGINE_URL", "is not set");
-  let url: URL;
-  try {
-    url = new URL(raw.trim());
-  } catch {
-    return fail("ENGINE_URL", "is not a URL");
-  }
-  if (url.protocol !== "https:" && url.protocol !== "http:") fail("ENGINE_URL", "must be an http(s) URL");
-  if (url.username !== "" || url.password !== "") fail("ENGINE_URL", "must not carry credentials");
+  const url = new URL(parseUrl("ENGINE_URL", raw, ""));
   if (url.pathname !== "/" || url.search !== "" || url.hash !== "")
     fail("ENGINE_URL", "must be an origin, without path or query");
   return { origin: url.origin, hostname: url.hostname };

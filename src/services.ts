@@ -6,7 +6,7 @@
  */
 import { FailureLimiter } from "./auth/rate-limit.ts";
 import { type Bindings, loadConfig, type Services } from "./env.ts";
-import type { LruCache } from "./keys/cache.ts";
+import type { LruCache } from "./lib/lru-cache.ts";
 import type { ChangeLogApi } from "./keys/change-log.ts";
 import { changeLogFrom } from "./keys/change-log-object.ts";
 import { KeyStore, KV_BOUND_S, type StoreCaches } from "./keys/store.ts";

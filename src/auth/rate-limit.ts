@@ -8,7 +8,7 @@
  * address is over, this isolate remembers it for the rest of the window and answers that
  * address's further failures without asking the binding again.
  */
-import { LruCache } from "../keys/cache.ts";
+import { LruCache } from "../lib/lru-cache.ts";
 
 /** The binding's window (`simple.period` in wrangler.toml); Retry-After never exceeds it. */
 export const FAILURE_WINDOW_S = 60;

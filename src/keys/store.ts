@@ -21,7 +21,7 @@
  * without one (seeding, the CLI's direct mode) is bound by KV alone.
  */
 import { GatewayError } from "../errors.ts";
-import { LruCache } from "./cache.ts";
+import { LruCache } from "../lib/lru-cache.ts";
 import { auditChange, type ChangeContext, type KeyAction, SYSTEM_CHANGE } from "./changes.ts";
 import type { ChangeEntry } from "./change-log.ts";
 import { generateKeyId, generateSecret, isWellFormedKeyId } from "./format.ts";

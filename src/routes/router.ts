@@ -19,7 +19,8 @@ import { registerLeakRoutes } from "./leaks.ts";
 import { registerOperatorRoutes } from "./operator.ts";
 import { registerHealthz, registerJwks } from "./public.ts";
 
-const STATUS_CODES: Record<number, ErrorCode> = {
+/** The error code answered for each status of an `HTTPException` Hono itself throws. */
+const HTTP_EXCEPTION_CODES: Record<number, ErrorCode> = {
   400: "invalid_parameters",
   404: "not_found",
   405: "method_not_allowed",
@@ -29,8 +30,8 @@ const STATUS_CODES: Record<number, ErrorCode> = {
 /** The single error handler: known errors answer their envelope, anything else a bare 500. */
 const handleError: ErrorHandler<AppEnv> = (error, c) => {
   const requestId = c.get("requestId") ?? crypto.randomUUID();
-  if (error instanceof HTTPException && STATUS_CODES[error.status] !== undefined) {
-    return errorResponse(STATUS_CODES[error.status]!, requestId);
+  if (error instanceof HTTPException && HTTP_EXCEPTION_CODES[error.status] !== undefined) {
+    return errorResponse(HTTP_EXCEPTION_CODES[error.status]!, requestId);
   }
   return respondToError(error, requestId);
 };

@@ -7,7 +7,7 @@ import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { createApp } from "../../src/app.ts";
 import { defaultPrimitives } from "../../src/auth/verify-key.ts";
-import { LruCache } from "../../src/keys/cache.ts";
+import { LruCache } from "../../src/lib/lru-cache.ts";
 import { createStoreCaches } from "../../src/keys/store.ts";
 import {
   createKey,

@@ -9,7 +9,7 @@ import { decodeJwt, decodeProtectedHeader, type JWTPayload, type ProtectedHeader
 import { createApp, type AppDeps } from "../../src/app.ts";
 import type { VerifyPrimitives } from "../../src/auth/verify-key.ts";
 import type { Bindings } from "../../src/env.ts";
-import { LruCache } from "../../src/keys/cache.ts";
+import { LruCache } from "../../src/lib/lru-cache.ts";
 import { createStoreCaches, KeyStore } from "../../src/keys/store.ts";
 import { createSyncView } from "../../src/keys/sync.ts";
 import { createIdentityVerifier, type IdentityVerifier } from "../../src/verify/index.ts";

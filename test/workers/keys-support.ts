@@ -5,7 +5,7 @@
  */
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { createApp } from "../../src/app.ts";
-import { LruCache } from "../../src/keys/cache.ts";
+import { LruCache } from "../../src/lib/lru-cache.ts";
 import { kvKeys } from "../../src/keys/record.ts";
 import { createStoreCaches, KeyStore, type StoreCaches } from "../../src/keys/store.ts";
 

@@ -9,7 +9,7 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../src/app.ts";
-import { LruCache } from "../../src/keys/cache.ts";
+import { LruCache } from "../../src/lib/lru-cache.ts";
 import { generateKeyId, generateSecret } from "../../src/keys/format.ts";
 import { kvKeys } from "../../src/keys/record.ts";
 import {

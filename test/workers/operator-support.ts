@@ -7,7 +7,7 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { exportJWK, generateKeyPair, type JWTPayload, SignJWT } from "jose";
 import { createApp } from "../../src/app.ts";
-import { LruCache } from "../../src/keys/cache.ts";
+import { LruCache } from "../../src/lib/lru-cache.ts";
 import { createStoreCaches, KeyStore } from "../../src/keys/store.ts";
 import { recordingEngine, type TestEnv, uniqueAddress } from "./harness.ts";
 

@@ -5,7 +5,7 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../src/app.ts";
-import { LruCache } from "../../src/keys/cache.ts";
+import { LruCache } from "../../src/lib/lru-cache.ts";
 import { createStoreCaches, KeyStore } from "../../src/keys/store.ts";
 import { expectStandard401 } from "../support/standard-401.ts";
 

@@ -7,7 +7,7 @@
  * are not cumulative: one piece added alone to the passthrough, including the bare
  * Ed25519 signature (WebCrypto, no jose) as the floor under the identity token.
  */
-import { authenticate } from "../../../src/auth/middleware.ts";
+import { authenticate } from "../../../src/auth/authenticate.ts";
 import type { Bindings, Principal, Services } from "../../../src/env.ts";
 import { signIdentity } from "../../../src/identity/sign.ts";
 import { logRequest } from "../../../src/log.ts";

@@ -1,11 +1,11 @@
 /**
- * The isolate LRU (src/keys/cache.ts) against a model: any sequence of gets, sets and
+ * The isolate LRU (src/lib/lru-cache.ts) against a model: any sequence of gets, sets and
  * deletes with a moving clock answers what a plain array-ordered LRU answers, never holds
  * more than its bound, and evicts the least recently used entry.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { LruCache } from "../../src/keys/cache.ts";
+import { LruCache } from "../../src/lib/lru-cache.ts";
 
 /** The obvious LRU: an array, least recently used first. */
 class ModelLru {
