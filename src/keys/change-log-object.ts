@@ -29,9 +29,12 @@ export class KeyChangeLog extends DurableObject<object> implements ChangeLogApi 
     this.#seq = last?.seq ?? 0;
   }
 
-  /** Stores the record as its key's latest change and drops what the window no longer keeps. */
-  async append(record: KeyRecord): Promise<{ seq: number }> {
-    if (!isKeyRecord(record)) throw new TypeError("not a key record");
+  /**
+   * Stores the record as its key's latest change and drops what the window no longer keeps.
+   * Anything else is refused as a value: an exception thrown across RPC would reject twice.
+   */
+  async append(record: KeyRecord): Promise<{ seq: number | null }> {
+    if (!isKeyRecord(record)) return { seq: null };
     const now = Date.now();
     const text = JSON.stringify(record);
     // REPLACE deletes the key's older row, so the table holds one row per key.

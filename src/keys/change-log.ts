@@ -42,7 +42,8 @@ export interface RecentChanges {
 
 /** What the gateway calls on the log: the Durable Object's RPC methods, or a test double. */
 export interface ChangeLogApi {
-  append(record: KeyRecord): Promise<{ seq: number }>;
+  /** The change's sequence number; `null` when the value is not a key record (nothing stored). */
+  append(record: KeyRecord): Promise<{ seq: number | null }>;
   recent(): Promise<RecentChanges>;
   latest(keyId: string): Promise<ChangeEntry | null>;
 }

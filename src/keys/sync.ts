@@ -241,6 +241,7 @@ export class KeySync {
   async append(record: ChangeEntry["record"]): Promise<number | null> {
     try {
       const { seq } = await within(this.#log.append(record), LOG_TIMEOUT_MS, "the key change log");
+      if (seq === null) throw new TypeError("the log refused the record");
       return seq;
     } catch (error) {
       // Every change that misses the log is worth its own line: its bound is KV's.
