@@ -5,6 +5,7 @@
  */
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { createApp } from "../../src/app.ts";
+import type { Bindings } from "../../src/env.ts";
 import { LruCache } from "../../src/lib/lru-cache.ts";
 import { kvKeys } from "../../src/keys/record.ts";
 import { createStoreCaches, KeyStore, type StoreCaches } from "../../src/keys/store.ts";
@@ -42,6 +43,28 @@ export interface Answer {
   text: string;
   // biome-ignore lint/suspicious/noExplicitAny: tests inspect answers field by field
   json: any;
+}
+
+/**
+ * Sends one request through a gateway and reads the whole answer (the body before waiting on
+ * the execution context, which the pipe needs), with its JSON when it parses.
+ */
+export async function exchange(
+  app: { fetch: ReturnType<typeof createApp>["fetch"] },
+  bindings: Bindings,
+  request: Request,
+): Promise<Answer> {
+  const ctx = createExecutionContext();
+  const response = await app.fetch(request, bindings, ctx);
+  const text = await response.text();
+  await waitOnExecutionContext(ctx);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: response.status, headers: response.headers, text, json };
 }
 
 export interface CallOptions {
@@ -115,17 +138,7 @@ export function gateway(options: { start?: number; kvEnv?: typeof env } = {}): G
         body = JSON.stringify(callOptions.body);
         if (!headers.has("content-type")) headers.set("content-type", "application/json");
       }
-      const ctx = createExecutionContext();
-      const response = await app.fetch(new Request(ORIGIN + path, { method, headers, body }), kvEnv, ctx);
-      const text = await response.text();
-      await waitOnExecutionContext(ctx);
-      let json: unknown;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        json = undefined;
-      }
-      return { status: response.status, headers: response.headers, text, json };
+      return exchange(app, kvEnv, new Request(ORIGIN + path, { method, headers, body }));
     },
     async createKey(account, input = {}) {
       const { key, secret } = await store.create(account, {

@@ -4,12 +4,13 @@
  * signed like Access signs them, and a gateway over the real local KV whose env carries
  * the operator settings under test. Not a test file.
  */
-import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:test";
 import { exportJWK, generateKeyPair, type JWTPayload, SignJWT } from "jose";
 import { createApp } from "../../src/app.ts";
 import { LruCache } from "../../src/lib/lru-cache.ts";
 import { createStoreCaches, KeyStore } from "../../src/keys/store.ts";
 import { recordingEngine, type TestEnv, uniqueAddress } from "./harness.ts";
+import { type Answer, exchange } from "./keys-support.ts";
 
 export const TEAM = "nixflex-test.cloudflareaccess.com";
 export const ISSUER = `https://${TEAM}`;
@@ -62,14 +63,6 @@ export function accessCerts(keys: AccessKey[]) {
   return { accessFetch, fetched };
 }
 
-export interface Answer {
-  status: number;
-  headers: Headers;
-  text: string;
-  // biome-ignore lint/suspicious/noExplicitAny: tests inspect answers field by field
-  json: any;
-}
-
 /** The env of a deployed environment with Access set up (what `[env.production]` gets). */
 export function accessEnv(overrides: Partial<TestEnv> = {}): TestEnv {
   const { OPERATOR_TOKEN_ALLOWED: _allowed, OPERATOR_TOKEN: _token, ...deployed } = env as TestEnv;
@@ -101,17 +94,7 @@ export function operatorGateway(bindings: TestEnv, deps: { accessFetch?: typeof 
       body = JSON.stringify(options.body);
       if (!headers.has("content-type")) headers.set("content-type", "application/json");
     }
-    const ctx = createExecutionContext();
-    const response = await app.fetch(new Request(url, { method, headers, body }), bindings, ctx);
-    const text = await response.text();
-    await waitOnExecutionContext(ctx);
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    return { status: response.status, headers: response.headers, text, json };
+    return exchange(app, bindings, new Request(url, { method, headers, body }));
   }
 
   return { app, engine, store, call };
