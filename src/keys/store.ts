@@ -18,7 +18,7 @@
  * has it, and every lookup lays the log's recent changes over KV (src/keys/sync.ts), so
  * other isolates and locations judge a changed key by its new record within
  * `KEY_CHANGE_BOUND_S` instead of KV's `KV_BOUND_S`. The log is optional here: a store
- * without one (seeding, the CLI's direct mode) is bound by KV alone.
+ * without one (seeding before a gateway starts, the bench and the soak) is bound by KV alone.
  */
 import { GatewayError } from "../errors.ts";
 import { LruCache } from "../lib/lru-cache.ts";
@@ -313,14 +313,14 @@ export class KeyStore {
     const data: KeyObject[] = [];
     if (ids.length > 0) {
       const [records, used] = await Promise.all([
-        this.#guard(this.#kv.get(ids.map(kvKeys.record), "json")),
-        this.#guard(this.#kv.get(ids.map(kvKeys.lastUsed), "text")),
+        this.#bulkGet(ids.map(kvKeys.record), "json"),
+        this.#bulkGet(ids.map(kvKeys.lastUsed), "text"),
       ]);
       const now = this.#now();
       for (const id of ids) {
         const record = this.#caches.pinned.get(id, now)?.record ?? records.get(kvKeys.record(id));
         if (isKeyRecord(record) && record.account_id === accountId && record.key_id === id) {
-          data.push(toKeyObject(record, used.get(kvKeys.lastUsed(id)) ?? null));
+          data.push(toKeyObject(record, (used.get(kvKeys.lastUsed(id)) as string | null | undefined) ?? null));
         }
       }
     }
@@ -494,17 +494,23 @@ export class KeyStore {
       const found = indexed.get(indexKeys[i]!);
       return typeof found === "string" && isWellFormedKeyId(found) ? found : candidate.keyId;
     });
-    const now = this.#now();
     const recordKeys = [...new Set(keyIds.filter((id): id is string => id !== null))].map(kvKeys.record);
-    const stored = await this.#bulkGet(recordKeys, "json");
+    const [stored, changes] = await Promise.all([this.#bulkGet(recordKeys, "json"), this.#sync?.changes()]);
+    const now = this.#now();
     return candidates.map((_, i): LeakMatch => {
       const keyId = keyIds[i];
       if (keyId === null || keyId === undefined) return NOT_LIVE;
-      const value = this.#caches.pinned.get(keyId, now)?.record ?? stored.get(kvKeys.record(keyId));
-      if (!isKeyRecord(value) || value.key_id !== keyId) return NOT_LIVE;
-      const key = prepare(value);
+      // Judged as authentication judges it: a change logged elsewhere beats this location's KV copy.
+      const value = stored.get(kvKeys.record(keyId));
+      const entry = changes?.get(keyId);
+      const key = newest(
+        this.#caches.pinned.get(keyId, now),
+        entry === undefined ? undefined : this.#fromLog(entry),
+        isKeyRecord(value) && value.key_id === keyId ? prepare(value) : undefined,
+      );
+      if (key === undefined) return NOT_LIVE;
       if (now >= key.revokedAtMs || now >= key.expiresAtMs) return NOT_LIVE;
-      const target = { accountId: value.account_id, keyId, secretHash: `${HASH_SCHEME}:${toHex(digests[i]!)}` };
+      const target = { accountId: key.record.account_id, keyId, secretHash: `${HASH_SCHEME}:${toHex(digests[i]!)}` };
       if (key.current !== null && timingSafeEqual(digests[i]!, key.current)) return { state: "live", ...target };
       if (key.previous !== null && now < key.previousUntilMs && timingSafeEqual(digests[i]!, key.previous)) {
         return { state: "grace", ...target };

@@ -6,8 +6,10 @@
  */
 import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import { kvKeys } from "../../src/keys/record.ts";
-import { RECORD_TTL_MS } from "../../src/keys/store.ts";
+import type { ChangeLogApi } from "../../src/keys/change-log.ts";
+import { type KeyRecord, kvKeys } from "../../src/keys/record.ts";
+import { createStoreCaches, KeyStore, RECORD_TTL_MS } from "../../src/keys/store.ts";
+import { createSyncView, KeySync } from "../../src/keys/sync.ts";
 import { adminStore, gateway, rememberSensitive } from "./harness.ts";
 import {
   leakEnv,
@@ -140,5 +142,34 @@ describe("every isolate", () => {
     expect(JSON.parse((await sendReport(reporter, signer, reportBody([secret]))).body)[0].label).toBe("true_positive");
     clock += RECORD_TTL_MS + 1;
     expect(await call()).toBe(401);
+  });
+});
+
+describe("a change logged elsewhere", () => {
+  it("judges a reported secret by the key change log, not by this location's stale KV copy", async () => {
+    const account = `acct_${crypto.randomUUID().slice(0, 8)}`;
+    const { key, secret } = await adminStore().create(account, { name: "rolled elsewhere", expiresAt: null });
+    rememberSensitive(secret);
+    // Another location rolled the key without grace; here KV still holds the old record.
+    const old = (await env.API_KEYS.get(kvKeys.record(key.key_id), "json")) as KeyRecord;
+    const rolled: KeyRecord = { ...old, secret_hash: `sha256:${"0".repeat(64)}` };
+    const log: ChangeLogApi = {
+      append: async () => ({ seq: null }),
+      recent: async () => ({ seq: 1, entries: [{ seq: 1, key_id: key.key_id, record: rolled, changed_at: 0 }] }),
+      latest: async () => null,
+    };
+    const storeWith = (sync?: KeySync) => new KeyStore(env.API_KEYS, { caches: createStoreCaches(), sync });
+    const sync = new KeySync({
+      log,
+      locationCache: () => Promise.reject(new Error("no location cache in this test")),
+      trustMs: 90_000,
+      view: createSyncView(),
+    });
+
+    const [judged] = await storeWith(sync).matchLeaked([{ secret, keyId: null }]);
+    expect(judged!.state).toBe("not_live");
+    // The control: KV alone would call the rolled-out secret live and revoke the key.
+    const [stale] = await storeWith().matchLeaked([{ secret, keyId: null }]);
+    expect(stale!.state).toBe("live");
   });
 });
