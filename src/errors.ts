@@ -2,7 +2,7 @@
  * The one error type and the one envelope (SPEC §7). Every error the gateway answers
  * itself goes through `errorResponse`; nothing else writes an error body.
  */
-import { log } from "./log.ts";
+import { type LogFields, log } from "./log.ts";
 
 /** Every error code the gateway answers, with its status, type and public message. */
 export const ERRORS = {
@@ -141,19 +141,26 @@ export function errorResponse(
 }
 
 /**
- * The answer to an error thrown while serving a request: a `GatewayError` answers its own
- * envelope (logged as info below 500, error from 500), anything else a bare 500
- * `internal_error`, logged with the request id and never shown to the client.
+ * Settles an error thrown while serving a request: a `GatewayError` is logged (info below
+ * 500, error from 500) and answered as itself; anything else is logged as `internal_error`
+ * with the request id, and answered as a bare `internal_error` that never shows it.
  */
-export function respondToError(error: unknown, requestId: string): Response {
+export function settleError(error: unknown, requestId: string, fields: LogFields = {}): GatewayError {
   if (error instanceof GatewayError) {
-    log(error.status >= 500 ? "error" : "info", error.code, { request_id: requestId, detail: error.detail });
-    return errorResponse(error.code, requestId, { message: error.publicMessage, headers: error.headers });
+    log(error.status >= 500 ? "error" : "info", error.code, { request_id: requestId, ...fields, detail: error.detail });
+    return error;
   }
   log("error", "internal_error", {
     request_id: requestId,
+    ...fields,
     error: error instanceof Error ? error.name : typeof error,
     detail: error instanceof Error ? error.message.slice(0, 200) : undefined,
   });
-  return errorResponse("internal_error", requestId);
+  return new GatewayError("internal_error");
+}
+
+/** The HTTP answer to an error thrown while serving a request (`settleError`'s envelope). */
+export function respondToError(error: unknown, requestId: string): Response {
+  const settled = settleError(error, requestId);
+  return errorResponse(settled.code, requestId, { message: settled.publicMessage, headers: settled.headers });
 }

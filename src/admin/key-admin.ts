@@ -19,12 +19,11 @@
  */
 import { WorkerEntrypoint } from "cloudflare:workers";
 import type { Bindings } from "../env.ts";
-import { GatewayError } from "../errors.ts";
+import { GatewayError, settleError } from "../errors.ts";
 import type { ChangeContext } from "../keys/changes.ts";
 import { ACCOUNT_ID_PATTERN } from "../keys/format.ts";
 import type { KeyObject } from "../keys/record.ts";
 import type { KeyPage } from "../keys/store.ts";
-import { log } from "../log.ts";
 import { callKeyRoute, type KeyOutcome, type KeyRoute, keyErrorOutcome } from "../routes/keys-http.ts";
 import type { CreateKeyRequest, ListKeysQuery, RollKeyRequest } from "../routes/keys-schemas.ts";
 import type { Infer, ObjectSchema } from "../routes/keys-validate.ts";
@@ -126,18 +125,8 @@ export class KeyAdmin extends WorkerEntrypoint<Bindings> {
         ? { ok: true, status: outcome.status, value: outcome.value as T, requestId }
         : { ...outcome, requestId };
     } catch (error) {
-      if (error instanceof GatewayError) {
-        if (error.status >= 500) log("error", error.code, { request_id: requestId, detail: error.detail });
-        return { ...keyErrorOutcome(error), requestId };
-      }
-      // A bug: logged here with the request id; the caller gets the envelope, never a stack.
-      log("error", "internal_error", {
-        request_id: requestId,
-        entrypoint: "KeyAdmin",
-        error: error instanceof Error ? error.name : typeof error,
-        detail: error instanceof Error ? error.message.slice(0, 200) : undefined,
-      });
-      return { ...keyErrorOutcome(new GatewayError("internal_error")), requestId };
+      // Logged with the request id; the caller gets the envelope's fields, never a stack.
+      return { ...keyErrorOutcome(settleError(error, requestId, { entrypoint: "KeyAdmin" })), requestId };
     }
   }
 }
