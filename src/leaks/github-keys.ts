@@ -8,6 +8,7 @@
  * started it, src/keys/store.ts): a request that finds another one fetching waits for the
  * result to land in the cache instead.
  */
+import { fromBase64 } from "../lib/base64.ts";
 import { log } from "../log.ts";
 
 /** The fewest milliseconds between two fetches of the keys document. */
@@ -24,12 +25,7 @@ export type SigningKeyLookup = { ok: true; key: CryptoKey } | { ok: false; reaso
 /** Decodes a PEM `PUBLIC KEY` block to its DER bytes, or null. */
 function pemToDer(pem: string): Uint8Array<ArrayBuffer> | null {
   const match = /^-----BEGIN PUBLIC KEY-----([A-Za-z0-9+/=\s]+)-----END PUBLIC KEY-----\s*$/.exec(pem.trim());
-  if (match === null) return null;
-  try {
-    return Uint8Array.from(atob(match[1]!.replace(/\s+/g, "")), (c) => c.charCodeAt(0));
-  } catch {
-    return null;
-  }
+  return match === null ? null : fromBase64(match[1]!.replace(/\s+/g, ""));
 }
 
 /** Imports every usable key of a keys document; entries that are not P-256 keys are skipped. */

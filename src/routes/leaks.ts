@@ -16,6 +16,7 @@ import { digestSecret, toHex } from "../keys/hash.ts";
 import { log } from "../log.ts";
 import { clientAddress } from "../auth/rate-limit.ts";
 import { derToRawSignature } from "../leaks/der.ts";
+import { fromBase64 } from "../lib/base64.ts";
 import { actOnLeaks, type ReportedToken } from "../leaks/report.ts";
 import { decodeJson, NO_STORE, readLimited } from "./keys-http.ts";
 
@@ -33,18 +34,6 @@ export const LEAK_REPORT_ANSWER = JSON.stringify({
   status: "received",
   message: "Thank you. If this is a live Nixflex key secret, it is revoked now and its owner is told.",
 });
-
-const base64Pattern = /^[A-Za-z0-9+/]+={0,2}$/;
-
-/** The bytes of a standard base64 string, or null. */
-function fromBase64(text: string): Uint8Array | null {
-  if (text.length === 0 || text.length % 4 !== 0 || !base64Pattern.test(text)) return null;
-  try {
-    return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
-  } catch {
-    return null;
-  }
-}
 
 const badSignature = (detail: string) => new GatewayError("invalid_signature", { detail });
 
